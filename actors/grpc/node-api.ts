@@ -1,0 +1,84 @@
+// The daemon as the gRPC layer sees it: plain domain calls, no protobuf types.
+// The composition root (actors/daemon.ts) implements this; actors/grpc/ maps it onto the .proto services.
+// Errors: throw ApiError (runtime/errors.ts) with a code; the gRPC layer maps codes to status codes.
+
+export interface InboxMessage {
+  id: string;            // msg_<ULID>
+  from: string;          // sender DID
+  to: string;            // our DID
+  text: string;          // UTF-8 body (empty when data is used)
+  data: Uint8Array;      // binary body (empty when text is used)
+  contentType: string;   // "text/plain" by default
+  sentAt: number;        // ms since epoch, sender's clock (signed)
+  receivedAt: number;    // ms since epoch, our clock, when durably appended
+  read: boolean;
+}
+
+export interface OutboxEntry {
+  id: string;
+  to: string;
+  state: 'queued' | 'sending' | 'retrying' | 'delivered' | 'expired';
+  attempts: number;
+  createdAt: number;
+  nextAttemptAt: number | null;   // ms since epoch, when retrying
+  deliveredAt: number | null;
+  lastError: string;
+  expiresAt: number;
+}
+
+export interface InboxFilter { unreadOnly?: boolean; from?: string; since?: number; limit?: number }
+
+export interface PeerInfo { peerId: string; did: string; addresses: string[]; latencyMs: number | null }
+
+export interface ActorHealth {
+  path: string;                 // e.g. "daemon/messaging/outbox/msg_01.."
+  status: 'running' | 'restarting' | 'stopped' | 'failed';
+  restarts: number;
+  lastError: string;
+  children: ActorHealth[];
+}
+
+export interface Health {
+  version: string;
+  did: string;
+  uptimeMs: number;
+  peers: number;
+  tree: ActorHealth;
+  envelopes: { received: number; sent: number; rejected: Record<string, number> };
+}
+
+export interface Info { did: string; publicKeyHex: string; peerId: string; addresses: string[]; peers: number; uptimeMs: number; dataDir: string; grpcAddr: string; version: string }
+
+export interface Status {
+  inbox: { total: number; unread: number };
+  outbox: { queued: number; sending: number; retrying: number; delivered: number; expired: number };
+  streams: number;
+}
+
+export interface ReplayStep { seq: number; type: string; at: number; event: unknown; state: unknown; context: unknown; effects: string[] }
+
+export interface NodeApi {
+  // identity
+  identity(): { did: string; publicKeyHex: string; peerId: string; dataDir: string };
+  // messaging
+  sendMessage(req: { to: string; text?: string; data?: Uint8Array; contentType?: string; ttlMs?: number }): Promise<{ messageId: string; queued: boolean }>;
+  getInbox(filter: InboxFilter): Promise<{ messages: InboxMessage[]; unread: number }>;
+  ackMessage(id: string): Promise<{ alreadyRead: boolean }>;
+  /** Live inbox: calls onMessage for each message appended after the call (and, if includeUnread, first every unread one). Returns an unsubscribe function. */
+  subscribeInbox(opts: { includeUnread?: boolean }, onMessage: (m: InboxMessage) => void): () => void;
+  getOutbox(filter: { id?: string; to?: string; pendingOnly?: boolean; limit?: number }): Promise<OutboxEntry[]>;
+  // diag
+  health(): Health;
+  info(): Info;
+  status(): Promise<Status>;
+  config(): Record<string, unknown>;      // effective config (secrets removed)
+  peers(): PeerInfo[];
+  ping(target: string): Promise<{ latencyMs: number }>;   // target: DID, peer id or multiaddr
+  connect(multiaddr: string): Promise<{ peerId: string; did: string }>;
+  disconnect(target: string): Promise<void>;
+  listStreams(prefix?: string): Promise<string[]>;
+  replay(stream: string): AsyncIterable<ReplayStep>;
+  shutdown(): void;                        // begins a graceful stop (the gRPC call returns first)
+  /** Resolves when the daemon begins shutting down: server streams end with UNAVAILABLE. */
+  onShutdown(cb: () => void): void;
+}

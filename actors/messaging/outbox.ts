@@ -1,0 +1,166 @@
+// The outbox actor: one supervised outbox-delivery machine per outgoing message, on stream `outbox/<id>`.
+//
+// It gives the machine's one effect, `deliver`, its meaning (sign an envelope, send it, await the signed
+// acknowledgement), turns "a peer connected" into PEER_CONNECTED for the messages waiting on it, and
+// evicts a delivery from memory once it reaches a final state (its log and snapshot stay on disk).
+import type { EventObject } from 'xstate';
+import type { Clock, Random } from '../../runtime/clock.ts';
+import type { EventStore } from '../../runtime/event-store.ts';
+import { foldStream, PersistedActor } from '../../runtime/persisted-actor.ts';
+import { Supervisor } from '../../runtime/supervisor.ts';
+import type { Effect } from '../../runtime/transitions.ts';
+import {
+  outboxDelivery,
+  outboxStateOf,
+  type MessageContent,
+  type OutboxDeliveryContext,
+  type OutboxDeliveryInput,
+} from '../../machines/outbox-delivery.ts';
+import type { OutboxEntry } from '../grpc/node-api.ts';
+import { MESSAGE_ENVELOPE, type MessagePayload } from './protocol.ts';
+
+export const OUTBOX_PREFIX = 'outbox/';
+
+/** What the outbox needs from the transport. */
+export interface EnvelopeSender {
+  request(toDid: string, type: string, payload: unknown, options: { timeoutMs: number }): Promise<{ payload: unknown }>;
+}
+
+export interface OutboxOptions {
+  store: EventStore;
+  clock: Clock;
+  random: Random;
+  transport: EnvelopeSender;
+  supervisor: Supervisor;
+  /** How long one delivery attempt may take (dial + request + durable append on the other side). */
+  attemptTimeoutMs?: number;
+}
+
+export class Outbox {
+  readonly #o: OutboxOptions;
+  readonly #live = new Map<string, PersistedActor>();
+
+  constructor(options: OutboxOptions) {
+    this.#o = options;
+  }
+
+  /** Resume every delivery that has not reached a final state. */
+  async start(): Promise<void> {
+    for (const stream of this.#o.store.listStreams(OUTBOX_PREFIX)) {
+      const cached = this.#o.store.getSnapshot<{ status: string }>(stream);
+      if (cached?.state.status === 'done' && cached.seq === this.#o.store.head(stream)) continue;
+      await this.#supervise(stream.slice(OUTBOX_PREFIX.length));
+    }
+  }
+
+  /** Durably queue a message and start delivering it. Resolves once the message is in the log. */
+  async enqueue(input: Omit<OutboxDeliveryInput, 'createdAt'>): Promise<PersistedActor> {
+    // The actor exists before its supervisor does; crashes in between are forwarded once it is supervised.
+    let reportCrash: (e: unknown) => void = () => undefined;
+    const actor = await PersistedActor.create(
+      this.#actorOptions(input.id, (e) => reportCrash(e)),
+      { ...input, createdAt: this.#o.clock.now() },
+      [{ type: 'SEND' }],
+    );
+    await this.#supervise(input.id, actor, (crash) => (reportCrash = crash));
+    return actor;
+  }
+
+  /** A peer came online: retry what waits for it now, not at the end of its back-off. */
+  peerConnected(did: string): void {
+    for (const actor of this.#live.values()) {
+      const ctx = actor.snapshot.context as OutboxDeliveryContext;
+      if (ctx.to === did) actor.send({ type: 'PEER_CONNECTED' }).catch(() => undefined);
+    }
+  }
+
+  list(filter: { id?: string; to?: string; pendingOnly?: boolean; limit?: number }): OutboxEntry[] {
+    const streams = filter.id ? [OUTBOX_PREFIX + filter.id] : this.#o.store.listStreams(OUTBOX_PREFIX);
+    const out: OutboxEntry[] = [];
+    for (const stream of streams) {
+      const id = stream.slice(OUTBOX_PREFIX.length);
+      const snapshot = this.#live.get(id)?.snapshot ?? foldStream(this.#o.store, stream, outboxDelivery).snapshot;
+      if (!snapshot) continue;
+      const ctx = snapshot.context as OutboxDeliveryContext;
+      if (filter.to && ctx.to !== filter.to) continue;
+      const failed = this.#o.supervisor.status(id)?.status === 'failed';
+      const state = failed ? 'failed' : outboxStateOf(snapshot.value);
+      if (filter.pendingOnly && (snapshot.status === 'done' || failed)) continue;
+      out.push({
+        id: ctx.id,
+        to: ctx.to,
+        state,
+        attempts: ctx.attempts,
+        createdAt: ctx.createdAt,
+        nextAttemptAt: state === 'retrying' ? ctx.nextAttemptAt : null,
+        deliveredAt: ctx.deliveredAt,
+        lastError: failed ? this.#o.supervisor.status(id)!.lastError : ctx.lastError,
+        expiresAt: ctx.createdAt + ctx.ttlMs,
+      });
+      if (filter.limit && out.length >= filter.limit) break;
+    }
+    return out;
+  }
+
+  counts(): Record<OutboxEntry['state'], number> {
+    const counts = { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, failed: 0 };
+    for (const e of this.list({})) counts[e.state] += 1;
+    return counts;
+  }
+
+  async #supervise(id: string, created?: PersistedActor, bindCrash?: (crash: (e: unknown) => void) => void): Promise<void> {
+    let first = created;
+    await this.#o.supervisor.startChild({
+      id,
+      start: async (crash) => {
+        const actor = first ?? (await PersistedActor.recover(this.#actorOptions(id, crash)));
+        if (first) bindCrash?.(crash);
+        first = undefined;
+        this.#track(id, actor);
+        return { stop: () => this.#untrack(id, actor) };
+      },
+    });
+  }
+
+  #track(id: string, actor: PersistedActor): void {
+    this.#live.set(id, actor);
+    // Deferred, so every listener of the final transition (e.g. a waiting SendMessage) still sees it.
+    const evictWhenDone = () => {
+      if (actor.done) queueMicrotask(() => void this.#o.supervisor.stopChild(id));
+    };
+    actor.subscribe(evictWhenDone);
+    evictWhenDone();
+  }
+
+  #untrack(id: string, actor: PersistedActor): void {
+    actor.stop();
+    if (this.#live.get(id) === actor) this.#live.delete(id);
+  }
+
+  #actorOptions(id: string, onCrash: (e: unknown) => void) {
+    return {
+      store: this.#o.store,
+      stream: OUTBOX_PREFIX + id,
+      machine: outboxDelivery,
+      clock: this.#o.clock,
+      onCrash,
+      perform: (effect: Effect) => this.#perform(effect),
+    };
+  }
+
+  async #perform(effect: Effect): Promise<EventObject[]> {
+    if (effect.type !== 'deliver') throw new Error(`outbox: unknown effect ${effect.type}`);
+    const p = effect.params as { id: string; to: string; content: MessageContent; createdAt: number };
+    const payload: MessagePayload = { id: p.id, ...p.content, sentAt: p.createdAt };
+    try {
+      const reply = await this.#o.transport.request(p.to, MESSAGE_ENVELOPE, payload, {
+        timeoutMs: this.#o.attemptTimeoutMs ?? 10_000,
+      });
+      const ack = reply.payload as { id?: string; error?: string };
+      if (ack?.id === p.id) return [{ type: 'DELIVERED' }];
+      return [{ type: 'DELIVERY_FAILED', error: ack?.error ?? 'peer did not acknowledge the message', jitter: this.#o.random() }];
+    } catch (err) {
+      return [{ type: 'DELIVERY_FAILED', error: err instanceof Error ? err.message : String(err), jitter: this.#o.random() }];
+    }
+  }
+}

@@ -1,0 +1,127 @@
+// The life of one outgoing message, from the sender's side.
+//
+//   queued ──SEND/PEER_CONNECTED──▶ sending ──DELIVERED──▶ delivered
+//                                     │  ▲
+//                       DELIVERY_FAILED  │ after back-off, or PEER_CONNECTED
+//                                     ▼  │
+//                                   retrying
+//   …and from any of the three, after the TTL: expired.
+//
+// Pure: time arrives as `event.at`, randomness as `event.jitter` (both injected by the actor shell).
+// The one effect, `deliver`, is performed by actors/messaging/outbox.ts.
+import { assign, setup } from 'xstate';
+
+export interface MessageContent {
+  text: string;
+  data: Uint8Array;
+  contentType: string;
+}
+
+export interface OutboxDeliveryInput {
+  id: string;
+  from: string;
+  to: string;
+  content: MessageContent;
+  ttlMs: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  /** The sender's clock when the message was accepted; signed into every envelope as `sentAt`. */
+  createdAt: number;
+}
+
+export interface OutboxDeliveryContext extends OutboxDeliveryInput {
+  attempts: number;
+  lastError: string;
+  nextDelayMs: number;
+  nextAttemptAt: number | null;
+  deliveredAt: number | null;
+}
+
+export type OutboxDeliveryEvent =
+  | { type: 'SEND'; at: number }
+  | { type: 'PEER_CONNECTED'; at: number }
+  | { type: 'DELIVERED'; at: number }
+  | { type: 'DELIVERY_FAILED'; at: number; error: string; jitter: number };
+
+/** Capped exponential back-off with "equal jitter": half the step is fixed, half is random. */
+export function backoffMs(attempt: number, initialMs: number, maxMs: number, jitter: number): number {
+  const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 30));
+  return Math.round(base / 2 + (base / 2) * jitter);
+}
+
+export const outboxDelivery = setup({
+  types: {
+    context: {} as OutboxDeliveryContext,
+    input: {} as OutboxDeliveryInput,
+    events: {} as OutboxDeliveryEvent,
+  },
+  actions: {
+    // Effect: sign an envelope with the message and hand it to the peer; the result comes back as an event.
+    deliver: (_, _params: { id: string; to: string; content: MessageContent; createdAt: number }) => {},
+  },
+  delays: {
+    retryDelay: ({ context }) => context.nextDelayMs,
+    ttl: ({ context }) => context.ttlMs,
+  },
+}).createMachine({
+  id: 'outboxDelivery',
+  context: ({ input }) => ({
+    ...input,
+    attempts: 0,
+    lastError: '',
+    nextDelayMs: 0,
+    nextAttemptAt: null,
+    deliveredAt: null,
+  }),
+  initial: 'pending',
+  states: {
+    pending: {
+      after: { ttl: 'expired' },
+      initial: 'queued',
+      states: {
+        queued: {
+          on: { SEND: 'sending', PEER_CONNECTED: 'sending' },
+        },
+        sending: {
+          entry: [
+            assign({ attempts: ({ context }) => context.attempts + 1, nextAttemptAt: null }),
+            {
+              type: 'deliver',
+              params: ({ context }) => ({ id: context.id, to: context.to, content: context.content, createdAt: context.createdAt }),
+            },
+          ],
+          on: {
+            DELIVERED: {
+              target: '#outboxDelivery.delivered',
+              actions: assign({ deliveredAt: ({ event }) => event.at }),
+            },
+            DELIVERY_FAILED: {
+              target: 'retrying',
+              actions: assign(({ context, event }) => {
+                const delay = backoffMs(context.attempts, context.retryInitialMs, context.retryMaxMs, event.jitter);
+                return { lastError: event.error, nextDelayMs: delay, nextAttemptAt: event.at + delay };
+              }),
+            },
+          },
+        },
+        retrying: {
+          after: { retryDelay: 'sending' },
+          on: { PEER_CONNECTED: 'sending' },
+        },
+      },
+    },
+    delivered: { type: 'final' },
+    expired: {
+      type: 'final',
+      entry: assign({ lastError: ({ context }) => context.lastError || 'not delivered before the message TTL' }),
+    },
+  },
+});
+
+export type OutboxState = 'queued' | 'sending' | 'retrying' | 'delivered' | 'expired';
+
+/** The flat state name users see (`pending.retrying` → `retrying`). */
+export function outboxStateOf(value: unknown): OutboxState {
+  if (typeof value === 'string') return value as OutboxState;
+  return (value as { pending: OutboxState }).pending;
+}

@@ -1,0 +1,181 @@
+// The event store: append-only streams of events in LMDB, values in cbor-x.
+//
+// Every stream is a gap-free sequence 1, 2, 3, … . An append writes its events together with any side rows
+// (pending effects, timers, indexes) in ONE transaction, so a crash leaves either all of it or none of it.
+// Durable by default: `overlappingSync` is off, so an append's promise resolves only after LMDB has fsynced
+// the commit — it survives `kill -9` and power loss. lmdb-js batches every write issued in one event-loop turn
+// into one transaction and one fsync, which is what keeps durable appends fast under concurrency.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { Encoder } from 'cbor-x';
+
+/** Bumped when the stored shape of an event changes; readers upgrade older versions. */
+export const EVENT_SCHEMA_VERSION = 1;
+
+export interface NewEvent {
+  type: string;
+  /** ms since epoch, stamped by the caller's injected clock. */
+  at: number;
+  data?: unknown;
+}
+
+export interface StoredEvent extends Required<NewEvent> {
+  stream: string;
+  seq: number;
+  v: number;
+}
+
+export interface Snapshot<T = unknown> {
+  seq: number;
+  state: T;
+}
+
+/** Side rows written in the same transaction as an append. Keys are arrays (ordered) within a named table. */
+export interface RowOp {
+  table: Table;
+  key: (string | number)[];
+  /** undefined removes the row. */
+  value?: unknown;
+}
+
+export type Table = 'effects' | 'timers' | 'index';
+
+export class StreamConflictError extends Error {
+  constructor(stream: string, expected: number, actual: number) {
+    super(`stream ${stream}: expected head ${expected}, found ${actual}`);
+    this.name = 'StreamConflictError';
+  }
+}
+
+// Plain CBOR (no record structures) so the log stays readable by any tool, and Uint8Array/BigInt/Date survive.
+const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array: false });
+
+export interface EventStoreOptions {
+  /** false trades power-loss durability for speed (an acknowledged append still survives kill -9). */
+  durable?: boolean;
+}
+
+export class EventStore {
+  readonly #root: RootDatabase;
+  readonly #events: Database<Buffer, (string | number)[]>;
+  readonly #heads: Database<number, string>;
+  readonly #snapshots: Database<Buffer, string>;
+  readonly #tables: Record<Table, Database<Buffer, (string | number)[]>>;
+
+  constructor(path: string, options: EventStoreOptions = {}) {
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+    const durable = options.durable ?? true;
+    this.#root = open({
+      path: join(path, 'events.mdb'),
+      // With overlappingSync on (lmdb-js's Linux default) a resolved put means committed, not flushed.
+      overlappingSync: !durable,
+      noSync: false,
+    });
+    const binary = { encoding: 'binary' as const, keyEncoding: 'ordered-binary' as const };
+    this.#events = this.#root.openDB({ name: 'events', ...binary });
+    this.#heads = this.#root.openDB({ name: 'heads', encoding: 'ordered-binary' });
+    this.#snapshots = this.#root.openDB({ name: 'snapshots', ...binary });
+    this.#tables = {
+      effects: this.#root.openDB({ name: 'effects', ...binary }),
+      timers: this.#root.openDB({ name: 'timers', ...binary }),
+      index: this.#root.openDB({ name: 'index', ...binary }),
+    };
+  }
+
+  /**
+   * Append events to a stream atomically, with side rows in the same transaction.
+   * `expectedHead` (optional) makes the append conditional: it fails with StreamConflictError if another
+   * append got there first. Resolves with the sequence number of the last event once it is durable.
+   */
+  async append(
+    stream: string,
+    events: NewEvent[],
+    options: { expectedHead?: number; rows?: RowOp[] } = {},
+  ): Promise<number> {
+    if (stream.length === 0 || stream.length > 200) throw new Error(`bad stream name "${stream}"`);
+    return this.#root.transaction(() => {
+      const head = this.#heads.get(stream) ?? 0;
+      if (options.expectedHead !== undefined && options.expectedHead !== head) {
+        throw new StreamConflictError(stream, options.expectedHead, head);
+      }
+      let seq = head;
+      for (const e of events) {
+        seq += 1;
+        this.#events.put([stream, seq], cbor.encode({ v: EVENT_SCHEMA_VERSION, type: e.type, at: e.at, data: e.data ?? null }));
+      }
+      if (seq !== head) this.#heads.put(stream, seq);
+      for (const op of options.rows ?? []) {
+        if (op.value === undefined) this.#tables[op.table].remove(op.key);
+        else this.#tables[op.table].put(op.key, cbor.encode(op.value));
+      }
+      return seq;
+    });
+  }
+
+  /** Write side rows alone (e.g. acknowledge an effect) in one durable transaction. */
+  async writeRows(rows: RowOp[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.append('~rows', [], { rows });
+  }
+
+  /** Events of a stream from `fromSeq` (inclusive), in order. */
+  *read(stream: string, fromSeq = 1): Generator<StoredEvent> {
+    for (const { key, value } of this.#events.getRange({ start: [stream, fromSeq], end: [stream, Number.MAX_SAFE_INTEGER] })) {
+      yield this.#decodeEvent(stream, key[1] as number, value);
+    }
+  }
+
+  head(stream: string): number {
+    return this.#heads.get(stream) ?? 0;
+  }
+
+  /** Stream names, optionally those starting with `prefix`, in lexical order. */
+  listStreams(prefix = ''): string[] {
+    const out: string[] = [];
+    for (const key of this.#heads.getKeys({ start: prefix })) {
+      if (!key.startsWith(prefix)) break;
+      if (key.startsWith('~')) continue;
+      out.push(key);
+    }
+    return out;
+  }
+
+  /** Snapshots are a cache: losing one only costs replay time. They are not fsynced on their own. */
+  async putSnapshot(stream: string, snapshot: Snapshot): Promise<void> {
+    await this.#snapshots.put(stream, cbor.encode(snapshot));
+  }
+
+  getSnapshot<T>(stream: string): Snapshot<T> | undefined {
+    const raw = this.#snapshots.get(stream);
+    return raw ? (cbor.decode(raw) as Snapshot<T>) : undefined;
+  }
+
+  /** Side rows whose key starts with `prefix`. */
+  *rows<T>(table: Table, prefix: (string | number)[]): Generator<{ key: (string | number)[]; value: T }> {
+    const db = this.#tables[table];
+    for (const { key, value } of db.getRange({ start: prefix })) {
+      if (!startsWith(key, prefix)) break;
+      yield { key, value: cbor.decode(value) as T };
+    }
+  }
+
+  getRow<T>(table: Table, key: (string | number)[]): T | undefined {
+    const raw = this.#tables[table].get(key);
+    return raw ? (cbor.decode(raw) as T) : undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.#root.close();
+  }
+
+  #decodeEvent(stream: string, seq: number, raw: Buffer): StoredEvent {
+    const e = cbor.decode(raw) as { v: number; type: string; at: number; data: unknown };
+    if (e.v !== EVENT_SCHEMA_VERSION) throw new Error(`stream ${stream}#${seq}: unknown event schema v${e.v}`);
+    return { stream, seq, v: e.v, type: e.type, at: e.at, data: e.data };
+  }
+}
+
+function startsWith(key: (string | number)[], prefix: (string | number)[]): boolean {
+  return prefix.every((p, i) => key[i] === p);
+}

@@ -1,0 +1,238 @@
+// A persisted actor: an xstate machine bound to one event stream.
+//
+// The order of things is the whole point:
+//   1. an event arrives (a command, a timer firing, the result of an effect) and is stamped with the clock;
+//   2. the machine steps purely; an event the state does not handle is refused and nothing is written;
+//   3. the event, the effects it asks for and its timer changes are appended in ONE durable transaction;
+//   4. only then is the new state visible, timers armed, and effects performed.
+// Recovery folds the log (from a snapshot when there is one) with every action discarded, re-arms timers from
+// their persisted due times, and performs only effects that were never acknowledged. So replay never repeats
+// a side effect, and a crash between append and effect re-runs the effect at most once more (effects are
+// at-least-once; their receivers deduplicate).
+import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
+import type { Clock } from './clock.ts';
+import type { EventStore, RowOp } from './event-store.ts';
+import { INIT_EVENT, start, stateOf, step, type Effect, type Step, type TimerOp } from './transitions.ts';
+
+export interface PersistedActorOptions {
+  store: EventStore;
+  stream: string;
+  machine: AnyStateMachine;
+  clock: Clock;
+  /** Performs one effect. Resolves with events to feed back, appended together with the effect's acknowledgement. */
+  perform(effect: Effect): Promise<EventObject[] | void>;
+  /** Called when something inside the actor throws; the supervisor decides what happens next. */
+  onCrash(error: unknown): void;
+  /** Store a snapshot (a replay cache) every this many events and at a final state. */
+  snapshotEvery?: number;
+}
+
+export interface Transition {
+  seq: number;
+  event: EventObject & { at: number };
+  snapshot: AnyMachineSnapshot;
+  effects: Effect[];
+}
+
+interface TimerRow {
+  due: number;
+  event: EventObject;
+}
+
+export class PersistedActor {
+  readonly stream: string;
+  readonly #o: PersistedActorOptions;
+  #snapshot!: AnyMachineSnapshot;
+  #seq = 0;
+  #lastSnapshotSeq = 0;
+  #queue: Promise<unknown> = Promise.resolve();
+  #timers = new Map<string, unknown>();
+  #listeners = new Set<(t: Transition) => void>();
+  #stopped = false;
+
+  private constructor(options: PersistedActorOptions) {
+    this.#o = options;
+    this.stream = options.stream;
+  }
+
+  /** Start a new stream: the machine's initial state from `input`, then `firstEvents`, in one append. */
+  static async create(options: PersistedActorOptions, input: unknown, firstEvents: EventObject[] = []): Promise<PersistedActor> {
+    const actor = new PersistedActor(options);
+    const at = options.clock.now();
+    const init = start(options.machine, input, at);
+    actor.#snapshot = init.snapshot;
+    await actor.#enqueue(() => actor.#commit([{ event: { type: INIT_EVENT, at, input }, step: init }], firstEvents, [], 0));
+    return actor;
+  }
+
+  /** Rebuild from the log. Throws if the stream does not exist. */
+  static async recover(options: PersistedActorOptions): Promise<PersistedActor> {
+    const actor = new PersistedActor(options);
+    const { snapshot, seq } = foldStream(options.store, options.stream, options.machine);
+    if (!snapshot) throw new Error(`stream ${options.stream} does not exist`);
+    actor.#snapshot = snapshot;
+    actor.#seq = seq;
+    actor.#lastSnapshotSeq = seq;
+    for (const { key, value } of options.store.rows<TimerRow>('timers', [options.stream])) {
+      actor.#arm(String(key[1]), value.due, value.event);
+    }
+    for (const { key, value } of options.store.rows<Effect>('effects', [options.stream])) {
+      actor.#perform(key, value);
+    }
+    return actor;
+  }
+
+  get snapshot(): AnyMachineSnapshot {
+    return this.#snapshot;
+  }
+
+  get seq(): number {
+    return this.#seq;
+  }
+
+  get done(): boolean {
+    return this.#snapshot.status === 'done';
+  }
+
+  /** Feed an event. Resolves once it is durably appended (accepted) or refused by the current state. */
+  send(event: EventObject): Promise<{ accepted: boolean; seq: number }> {
+    return this.#enqueue(() => this.#commit([], [event], [], this.#seq)).catch((err: unknown) => {
+      this.#o.onCrash(err);
+      throw err;
+    });
+  }
+
+  subscribe(listener: (t: Transition) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Stop timers and ignore late effect results; what is persisted stays for the next recovery. */
+  stop(): void {
+    this.#stopped = true;
+    for (const handle of this.#timers.values()) this.#o.clock.clearTimeout(handle);
+    this.#timers.clear();
+  }
+
+  #enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(work);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #commit(
+    prepared: { event: EventObject & { at: number; input?: unknown }; step: Step }[],
+    events: EventObject[],
+    rows: RowOp[],
+    expectedHead: number,
+  ): Promise<{ accepted: boolean; seq: number }> {
+    if (this.#stopped) throw new Error(`actor ${this.stream} is stopped`);
+    const steps = [...prepared];
+    let snapshot = this.#snapshot;
+    for (const e of prepared) snapshot = e.step.snapshot;
+    for (const raw of events) {
+      const event = { ...raw, at: this.#o.clock.now() };
+      const s = step(this.#o.machine, snapshot, event);
+      if (!s.accepted) continue;
+      steps.push({ event, step: s });
+      snapshot = s.snapshot;
+    }
+    if (steps.length === 0) {
+      if (rows.length > 0) await this.#o.store.writeRows(rows);
+      return { accepted: false, seq: this.#seq };
+    }
+
+    // Everything the steps ask for becomes rows of the same transaction.
+    const effectRows: { key: (string | number)[]; effect: Effect }[] = [];
+    const timerOps: TimerOp[] = [];
+    const allRows = [...rows];
+    steps.forEach(({ step: s }, i) => {
+      const seq = expectedHead + i + 1;
+      s.effects.forEach((effect, j) => effectRows.push({ key: [this.stream, seq, j], effect }));
+      timerOps.push(...s.timers);
+    });
+    for (const { key, effect } of effectRows) allRows.push({ table: 'effects', key, value: effect });
+    for (const t of timerOps) {
+      allRows.push({ table: 'timers', key: [this.stream, t.id], value: t.op === 'set' ? { due: t.due, event: t.event } : undefined });
+    }
+    const stored = steps.map(({ event }) => {
+      const { type, at, ...data } = event;
+      return { type, at, data: type === INIT_EVENT ? (data as { input: unknown }).input : data };
+    });
+    const seq = await this.#o.store.append(this.stream, stored, { expectedHead, rows: allRows });
+
+    // Durable: now the new state is real.
+    this.#snapshot = snapshot;
+    this.#seq = seq;
+    for (const t of timerOps) {
+      if (t.op === 'set') this.#arm(t.id, t.due, t.event);
+      else this.#disarm(t.id);
+    }
+    for (const { key, effect } of effectRows) this.#perform(key, effect);
+    steps.forEach(({ event, step: s }, i) => {
+      const t: Transition = { seq: expectedHead + i + 1, event, snapshot: s.snapshot, effects: s.effects };
+      for (const l of this.#listeners) l(t);
+    });
+    this.#maybeSnapshot();
+    return { accepted: true, seq };
+  }
+
+  #perform(key: (string | number)[], effect: Effect): void {
+    const ack: RowOp = { table: 'effects', key };
+    this.#o.perform(effect).then(
+      (events) => {
+        if (this.#stopped) return;
+        this.#enqueue(() => this.#commit([], events ?? [], [ack], this.#seq)).catch((err) => this.#o.onCrash(err));
+      },
+      (err) => {
+        if (!this.#stopped) this.#o.onCrash(err);
+      },
+    );
+  }
+
+  #arm(id: string, due: number, event: EventObject): void {
+    this.#disarm(id);
+    const handle = this.#o.clock.setTimeout(() => {
+      this.#timers.delete(id);
+      if (this.#stopped) return;
+      const fired: RowOp = { table: 'timers', key: [this.stream, id] };
+      this.#enqueue(() => this.#commit([], [event], [fired], this.#seq)).catch((err) => this.#o.onCrash(err));
+    }, due - this.#o.clock.now());
+    this.#timers.set(id, handle);
+  }
+
+  #disarm(id: string): void {
+    const handle = this.#timers.get(id);
+    if (handle !== undefined) this.#o.clock.clearTimeout(handle);
+    this.#timers.delete(id);
+  }
+
+  #maybeSnapshot(): void {
+    const every = this.#o.snapshotEvery ?? 200;
+    if (this.#snapshot.status !== 'done' && this.#seq - this.#lastSnapshotSeq < every) return;
+    this.#lastSnapshotSeq = this.#seq;
+    this.#o.store.putSnapshot(this.stream, { seq: this.#seq, state: stateOf(this.#snapshot) }).catch(() => {
+      // A lost snapshot costs replay time only.
+    });
+  }
+}
+
+/** Fold a stream's log into a snapshot, from the cached snapshot when one exists. No action runs. */
+export function foldStream(
+  store: EventStore,
+  stream: string,
+  machine: AnyStateMachine,
+): { snapshot: AnyMachineSnapshot | undefined; seq: number } {
+  const cached = store.getSnapshot<{ value: unknown; context: unknown }>(stream);
+  let snapshot: AnyMachineSnapshot | undefined = cached
+    ? machine.resolveState({ value: cached.state.value as never, context: cached.state.context as never })
+    : undefined;
+  let seq = cached?.seq ?? 0;
+  for (const e of store.read(stream, seq + 1)) {
+    snapshot = e.type === INIT_EVENT || !snapshot
+      ? start(machine, e.data, e.at).snapshot
+      : step(machine, snapshot, { type: e.type, ...(e.data as object), at: e.at }).snapshot;
+    seq = e.seq;
+  }
+  return { snapshot, seq };
+}

@@ -1,0 +1,41 @@
+// Replay a stream for people debugging: each persisted event with the state right after it and the effects
+// and timers it asked for — computed purely, so replaying performs nothing.
+import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
+import type { EventStore } from './event-store.ts';
+import { INIT_EVENT, start, stateOf, step, type Step } from './transitions.ts';
+
+export interface ReplayStep {
+  seq: number;
+  type: string;
+  at: number;
+  event: unknown;
+  /** The machine state after the event, or null for a stream without a machine. */
+  state: unknown;
+  context: unknown;
+  effects: string[];
+  timers: string[];
+}
+
+export function* replayStream(store: EventStore, stream: string, machine: AnyStateMachine | undefined): Generator<ReplayStep> {
+  let snapshot: AnyMachineSnapshot | undefined;
+  for (const e of store.read(stream)) {
+    let s: Step | undefined;
+    if (machine) {
+      s = e.type === INIT_EVENT || !snapshot
+        ? start(machine, e.data, e.at)
+        : step(machine, snapshot, { type: e.type, ...(e.data as object), at: e.at });
+      snapshot = s.snapshot;
+    }
+    const state = snapshot ? stateOf(snapshot) : undefined;
+    yield {
+      seq: e.seq,
+      type: e.type,
+      at: e.at,
+      event: e.data,
+      state: state?.value ?? null,
+      context: state?.context ?? null,
+      effects: s?.effects.map((x) => x.type) ?? [],
+      timers: s?.timers.map((t) => (t.op === 'set' ? `set ${t.id} @ ${new Date(t.due).toISOString()}` : `cancel ${t.id}`)) ?? [],
+    };
+  }
+}

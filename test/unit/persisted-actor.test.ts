@@ -1,0 +1,166 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { EventObject } from 'xstate';
+import { EventStore } from '../../runtime/event-store.ts';
+import { foldStream, PersistedActor, type PersistedActorOptions } from '../../runtime/persisted-actor.ts';
+import { stateOf, type Effect } from '../../runtime/transitions.ts';
+import { outboxDelivery, type OutboxDeliveryInput } from '../../machines/outbox-delivery.ts';
+import { ManualClock } from '../support/manual-clock.ts';
+import { tempDir } from '../support/temp-dir.ts';
+
+const input: OutboxDeliveryInput = {
+  id: 'msg_01JX0000000000000000000000',
+  from: 'did:key:zA',
+  to: 'did:key:zB',
+  content: { text: 'hi', data: new Uint8Array(), contentType: 'text/plain' },
+  ttlMs: 60_000,
+  retryInitialMs: 1_000,
+  retryMaxMs: 8_000,
+  createdAt: 1_700_000_000_000,
+};
+
+const dirs: { cleanup(): void }[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => d.cleanup()));
+
+function setup() {
+  const dir = tempDir();
+  dirs.push(dir);
+  const clock = new ManualClock();
+  let store = new EventStore(dir.path);
+  const performed: Effect[] = [];
+  /** Effects resolve when the test says so: results are queued per call. */
+  const results: ((value: EventObject[]) => void)[] = [];
+  const options = (): PersistedActorOptions => ({
+    store,
+    stream: 'outbox/t',
+    machine: outboxDelivery,
+    clock,
+    onCrash: (e) => {
+      throw e;
+    },
+    perform: (effect) => {
+      performed.push(effect);
+      return new Promise<EventObject[]>((resolve) => results.push(resolve));
+    },
+  });
+  return {
+    clock,
+    performed,
+    results,
+    options,
+    get store() {
+      return store;
+    },
+    /** Simulate a crash: drop the in-memory actor, reopen the store from disk. */
+    async reopen(actor: PersistedActor) {
+      actor.stop();
+      await store.close();
+      store = new EventStore(dir.path);
+      return PersistedActor.recover(options());
+    },
+  };
+}
+
+/** cbor-x decodes bytes as Buffer; compare contents, not classes. */
+const plain = (v: unknown) => JSON.parse(JSON.stringify(v, (_, x) => (x?.type === 'Buffer' ? x.data : x instanceof Uint8Array ? [...x] : x)));
+
+/** Used only to show that nothing happens; positive expectations await a transition instead. */
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+/** Resolves at the first transition into a state whose value matches. */
+function reaches(actor: PersistedActor, value: unknown): Promise<void> {
+  if (JSON.stringify(actor.snapshot.value) === JSON.stringify(value)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const off = actor.subscribe((t) => {
+      if (JSON.stringify(t.snapshot.value) === JSON.stringify(value)) {
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+describe('PersistedActor', () => {
+  it('appends before applying, and a refused event appends nothing', async () => {
+    const t = setup();
+    const actor = await PersistedActor.create(t.options(), input, [{ type: 'SEND' }]);
+    expect(stateOf(actor.snapshot).value).toEqual({ pending: 'sending' });
+    expect(t.store.head('outbox/t')).toBe(2);
+    expect(t.performed.map((e) => e.type)).toEqual(['deliver']);
+    const refused = await actor.send({ type: 'SEND' });
+    expect(refused.accepted).toBe(false);
+    expect(t.store.head('outbox/t')).toBe(2);
+  });
+
+  it('never repeats an acknowledged effect on recovery, and re-runs an unacknowledged one once', async () => {
+    const t = setup();
+    let actor = await PersistedActor.create(t.options(), input, [{ type: 'SEND' }]);
+    expect(t.performed).toHaveLength(1);
+    // Crash before the effect finished: the effect row is still there, so recovery re-runs it.
+    actor = await t.reopen(actor);
+    expect(t.performed).toHaveLength(2);
+    t.results[1]!([{ type: 'DELIVERED' }]);
+    await reaches(actor, 'delivered');
+    expect(stateOf(actor.snapshot).value).toBe('delivered');
+    // Crash after: nothing is performed again.
+    actor = await t.reopen(actor);
+    expect(t.performed).toHaveLength(2);
+    expect(stateOf(actor.snapshot).value).toBe('delivered');
+  });
+
+  it('re-arms timers from their persisted due time, not from zero', async () => {
+    const t = setup();
+    let actor = await PersistedActor.create(t.options(), input, [{ type: 'SEND' }]);
+    t.results[0]!([{ type: 'DELIVERY_FAILED', error: 'offline', jitter: 1 }]); // back-off = 1000 ms
+    await reaches(actor, { pending: 'retrying' });
+    expect(stateOf(actor.snapshot).value).toEqual({ pending: 'retrying' });
+    t.clock.advance(600);
+    actor = await t.reopen(actor);
+    t.clock.advance(399);
+    await settle();
+    expect(stateOf(actor.snapshot).value).toEqual({ pending: 'retrying' });
+    t.clock.advance(1);
+    await reaches(actor, { pending: 'sending' });
+    expect(stateOf(actor.snapshot).value).toEqual({ pending: 'sending' });
+    expect(t.performed).toHaveLength(2);
+  });
+
+  it('expires after the TTL measured from creation, across restarts', async () => {
+    const t = setup();
+    let actor = await PersistedActor.create(t.options(), input, [{ type: 'SEND' }]);
+    t.results[0]!([{ type: 'DELIVERY_FAILED', error: 'offline', jitter: 0 }]);
+    await reaches(actor, { pending: 'retrying' });
+    actor = await t.reopen(actor);
+    t.clock.advance(60_000);
+    await reaches(actor, 'expired');
+    expect(stateOf(actor.snapshot).value).toBe('expired');
+  });
+
+  it('replay from a snapshot equals replay from the start (property)', async () => {
+    const event = fc.oneof(
+      fc.constant({ type: 'SEND' }),
+      fc.constant({ type: 'PEER_CONNECTED' }),
+      fc.constant({ type: 'DELIVERED' }),
+      fc.record({ type: fc.constant('DELIVERY_FAILED'), error: fc.string({ maxLength: 5 }), jitter: fc.double({ min: 0, max: 1, noNaN: true }) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(event, { maxLength: 30 }), fc.integer({ min: 1, max: 5 }), async (events, every) => {
+        const t = setup();
+        const options = { ...t.options(), snapshotEvery: every, perform: async () => [] };
+        const actor = await PersistedActor.create(options, input);
+        for (const e of events) await actor.send(e);
+        const withSnapshot = foldStream(t.store, 'outbox/t', outboxDelivery);
+        const fromScratch = foldStream(
+          { ...t.store, getSnapshot: () => undefined, read: t.store.read.bind(t.store) } as unknown as EventStore,
+          'outbox/t',
+          outboxDelivery,
+        );
+        expect(plain(stateOf(withSnapshot.snapshot!))).toEqual(plain(stateOf(actor.snapshot)));
+        expect(plain(stateOf(fromScratch.snapshot!))).toEqual(plain(stateOf(actor.snapshot)));
+        actor.stop();
+        await t.store.close();
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
