@@ -64,11 +64,22 @@ export class Supervisor implements Running {
     this.#o = options;
   }
 
+  /** Start a child. A failure of this first start is the caller's error (nothing is supervised); later
+   *  restarts that fail count as crashes. */
   async startChild(spec: ChildSpec): Promise<void> {
     if (this.#children.has(spec.id)) throw new Error(`${this.path}/${spec.id} is already supervised`);
-    const child: Child = { spec, running: undefined, status: 'restarting', restarts: 0, crashTimes: [], lastError: '', incarnation: 0 };
+    const child: Child = { spec, running: undefined, status: 'restarting', restarts: 0, crashTimes: [], lastError: '', incarnation: 1 };
+    const crash = (error: unknown) => {
+      if (child.incarnation === 1) void this.#onCrash(child, error);
+    };
     this.#children.set(spec.id, child);
-    await this.#launch(child);
+    try {
+      child.running = await spec.start(crash);
+    } catch (error) {
+      this.#children.delete(spec.id);
+      throw error;
+    }
+    if (child.incarnation === 1) child.status = 'running';
   }
 
   /** Stop a child and forget it (normal completion, not a failure). */

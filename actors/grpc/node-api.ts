@@ -17,7 +17,7 @@ export interface InboxMessage {
 export interface OutboxEntry {
   id: string;
   to: string;
-  state: 'queued' | 'sending' | 'retrying' | 'delivered' | 'expired';
+  state: 'queued' | 'sending' | 'retrying' | 'delivered' | 'expired' | 'failed';
   attempts: number;
   createdAt: number;
   nextAttemptAt: number | null;   // ms since epoch, when retrying
@@ -51,11 +51,11 @@ export interface Info { did: string; publicKeyHex: string; peerId: string; addre
 
 export interface Status {
   inbox: { total: number; unread: number };
-  outbox: { queued: number; sending: number; retrying: number; delivered: number; expired: number };
+  outbox: { queued: number; sending: number; retrying: number; delivered: number; expired: number; failed: number };
   streams: number;
 }
 
-export interface ReplayStep { seq: number; type: string; at: number; event: unknown; state: unknown; context: unknown; effects: string[] }
+export interface ReplayStep { seq: number; type: string; at: number; event: unknown; state: unknown; context: unknown; effects: string[]; timers: string[] }
 
 export interface NodeApi {
   // identity

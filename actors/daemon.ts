@@ -1,0 +1,166 @@
+// The composition root: the one place where the daemon's actors are built and wired together.
+//
+//   daemon (supervisor)
+//   ├── transport   libp2p node; routes signed envelopes to the handlers below
+//   ├── messaging   inbox + outbox (one outbox-delivery machine per undelivered message)
+//   └── grpc        A2ANode · Diag · Ext on the unix socket (and TCP with a token)
+//
+// Everything else receives what it needs from here: the event store, the clock, the transport.
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { systemClock, type Clock } from '../runtime/clock.ts';
+import { ApiError } from '../runtime/errors.ts';
+import { EventStore } from '../runtime/event-store.ts';
+import { jsonLogger, type Logger } from '../runtime/log.ts';
+import { Supervisor } from '../runtime/supervisor.ts';
+import { loadDaemonConfig, type DaemonConfig, type DaemonFlags } from './daemon-config.ts';
+import { loadOrCreateIdentity } from './identity/key-file.ts';
+import { defaultListen } from './transport/node.ts';
+import { Transport } from './transport/transport.ts';
+import { Messaging } from './messaging/messaging.ts';
+import { startGrpcServer } from './grpc/server.ts';
+import { createNodeApi } from './node-service.ts';
+
+export const VERSION = '0.1.0';
+
+export interface RunningDaemon {
+  did: string;
+  grpc: string[];
+  addresses: string[];
+  stop(): Promise<void>;
+  /** Resolves when the daemon has stopped (by `stop()`, the Shutdown RPC, or a fatal error). */
+  stopped: Promise<void>;
+}
+
+export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; clock?: Clock } = {}): Promise<RunningDaemon> {
+  const { config, source } = await loadDaemonConfig(flags);
+  const log = options.log ?? jsonLogger({ verbose: config.daemon.verbose });
+  const clock = options.clock ?? systemClock;
+  const dataDir = config.daemon.data_dir;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const releaseLock = lockDataDir(dataDir);
+  const cleanups: (() => Promise<void> | void)[] = [releaseLock];
+  const cleanup = async () => {
+    for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch((e) => log('warn', 'shutdown step failed', { error: String(e) }));
+  };
+
+  try {
+    const identity = await loadOrCreateIdentity(dataDir);
+    const store = new EventStore(join(dataDir, 'store'));
+    cleanups.push(() => store.close());
+    const root = new Supervisor('daemon', { clock, log: (level, msg, fields) => log(level, msg, fields) });
+    cleanups.push(() => root.stop());
+
+    const transport = new Transport({
+      identity,
+      listen: config.network.listen_addresses.length ? config.network.listen_addresses : defaultListen(config.network.port),
+      ipfsBootstrap: config.network.ipfs_bootstrap,
+      bootstrapPeers: config.network.bootstrap_peers,
+      mdns: config.network.mdns,
+      lan: !config.network.ipfs_bootstrap,
+      maxEnvelopeBytes: Math.max(64 * 1024, config.messaging.max_message_bytes + 16 * 1024),
+      log,
+    });
+    await root.startChild({ id: 'transport', start: async () => (await transport.start(), { stop: () => transport.stop() }) });
+
+    const messaging = await Messaging.start({
+      did: identity.did,
+      store,
+      clock,
+      random: Math.random,
+      transport,
+      supervisor: root,
+      limits: {
+        messageTtlMs: config.messaging.message_ttl,
+        retryInitialMs: config.messaging.retry_initial,
+        retryMaxMs: config.messaging.retry_max,
+        maxMessageBytes: config.messaging.max_message_bytes,
+      },
+    });
+    transport.onPeerConnected((did) => messaging.peerConnected(did));
+
+    let resolveStopped!: () => void;
+    const stopped = new Promise<void>((r) => (resolveStopped = r));
+    let stopping: Promise<void> | undefined;
+    const stop = () =>
+      (stopping ??= (async () => {
+        log('info', 'daemon stopping');
+        await cleanup();
+        log('info', 'daemon stopped');
+        resolveStopped();
+      })());
+
+    const api = createNodeApi({ config, configSource: source, identity, store, transport, messaging, root, clock, version: VERSION, shutdown: () => void stop() });
+    const { tcpAddr, socketPath } = grpcListen(config);
+    const token = tcpAddr ? ensureToken(dataDir) : undefined;
+    let grpcAddresses: string[] = [];
+    await root.startChild({
+      id: 'grpc',
+      start: async () => {
+        const server = await startGrpcServer({ api, socketPath, tcpAddr, token, logger: log });
+        grpcAddresses = server.addresses;
+        return { stop: () => server.stop() };
+      },
+    });
+    if (root.status('grpc')?.status !== 'running') throw new Error(`gRPC server failed to start: ${root.status('grpc')?.lastError}`);
+
+    const addresses = transport.addresses();
+    log('info', 'daemon started', { did: identity.did, grpc: grpcAddresses.join(','), addresses, peers: transport.peers().length, config: source });
+    return { did: identity.did, grpc: grpcAddresses, addresses, stop, stopped };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+function grpcListen(config: DaemonConfig): { socketPath?: string; tcpAddr?: string } {
+  const addr = config.daemon.grpc_addr;
+  if (addr.startsWith('unix:')) return { socketPath: addr.slice('unix:'.length) };
+  // A TCP listener still gets the unix socket, so local tools work without the token.
+  return { tcpAddr: addr, socketPath: join(config.daemon.data_dir, 'a2a.sock') };
+}
+
+/** The bearer token TCP clients must present; generated once, readable by the owner only. */
+function ensureToken(dataDir: string): string {
+  const path = join(dataDir, 'grpc-token');
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    const token = randomBytes(32).toString('base64url');
+    const fd = openSync(path, 'wx', 0o600);
+    writeSync(fd, token + '\n');
+    closeSync(fd);
+    return token;
+  }
+}
+
+/** One daemon per data dir: two would share a key and an event store. A lock left by a dead process is taken over. */
+function lockDataDir(dataDir: string): () => void {
+  const path = join(dataDir, 'daemon.pid');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      if (pid && pid !== process.pid && isAlive(pid)) {
+        throw new ApiError('FAILED_PRECONDITION', `another daemon (pid ${pid}) is already running with data dir ${dataDir}`);
+      }
+      rmSync(path, { force: true });
+    }
+  }
+  throw new ApiError('FAILED_PRECONDITION', `cannot lock data dir ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

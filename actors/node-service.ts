@@ -1,0 +1,92 @@
+// The daemon's NodeApi: what the gRPC services call. Thin: each call validates or delegates to one actor.
+import type { AnyStateMachine } from 'xstate';
+import type { Clock } from '../runtime/clock.ts';
+import { invalid, notFound } from '../runtime/errors.ts';
+import type { EventStore } from '../runtime/event-store.ts';
+import { replayStream } from '../runtime/replay.ts';
+import type { Supervisor } from '../runtime/supervisor.ts';
+import { outboxDelivery } from '../machines/outbox-delivery.ts';
+import type { DaemonConfig } from './daemon-config.ts';
+import type { Identity } from './identity/key-file.ts';
+import type { Messaging } from './messaging/messaging.ts';
+import { OUTBOX_PREFIX } from './messaging/outbox.ts';
+import type { Transport } from './transport/transport.ts';
+import type { NodeApi, ReplayStep } from './grpc/node-api.ts';
+
+/** Which machine folds which streams, for `replay`. Streams without one are shown event by event. */
+const MACHINES_BY_PREFIX: [string, AnyStateMachine][] = [[OUTBOX_PREFIX, outboxDelivery]];
+
+export interface NodeServiceParts {
+  config: DaemonConfig;
+  configSource: string;
+  identity: Identity;
+  store: EventStore;
+  transport: Transport;
+  messaging: Messaging;
+  root: Supervisor;
+  clock: Clock;
+  version: string;
+  shutdown(): void;
+}
+
+export function createNodeApi(p: NodeServiceParts): NodeApi {
+  const startedAt = p.clock.now();
+  const shutdownListeners = new Set<() => void>();
+  const hex = Buffer.from(p.identity.publicKey).toString('hex');
+  const identity = () => ({ did: p.identity.did, publicKeyHex: hex, peerId: p.identity.peerId.toString(), dataDir: p.config.daemon.data_dir });
+
+  return {
+    identity,
+    sendMessage: (req) => p.messaging.send(req),
+    getInbox: async (filter) => p.messaging.getInbox(filter),
+    ackMessage: (id) => p.messaging.ack(id),
+    subscribeInbox(opts, onMessage) {
+      const off = p.messaging.inbox.subscribe(onMessage);
+      if (opts.includeUnread) for (const m of p.messaging.inbox.list({ unreadOnly: true }).messages) onMessage(m);
+      return off;
+    },
+    getOutbox: async (filter) => p.messaging.getOutbox(filter),
+
+    health: () => ({
+      version: p.version,
+      did: p.identity.did,
+      uptimeMs: p.clock.now() - startedAt,
+      peers: p.transport.peers().length,
+      tree: p.root.tree(),
+      envelopes: p.transport.stats(),
+    }),
+    info: () => ({
+      ...identity(),
+      addresses: p.transport.addresses(),
+      peers: p.transport.peers().length,
+      uptimeMs: p.clock.now() - startedAt,
+      grpcAddr: p.config.daemon.grpc_addr,
+      version: p.version,
+    }),
+    status: async () => ({
+      inbox: p.messaging.inbox.counts(),
+      outbox: p.messaging.outbox.counts(),
+      streams: p.store.listStreams().length,
+    }),
+    config: () => ({ ...p.config, source: p.configSource }),
+    peers: () => p.transport.peers(),
+    ping: (target) => p.transport.ping(target),
+    connect: (addr) => p.transport.connect(addr),
+    disconnect: (target) => p.transport.disconnect(target),
+    listStreams: async (prefix) => p.store.listStreams(prefix ?? ''),
+    async *replay(stream): AsyncIterable<ReplayStep> {
+      if (!stream) throw invalid('stream', 'is required (see `moltmesh-daemon streams`)');
+      if (p.store.head(stream) === 0) throw notFound(`stream ${stream}`);
+      const machine = MACHINES_BY_PREFIX.find(([prefix]) => stream.startsWith(prefix))?.[1];
+      for (const s of replayStream(p.store, stream, machine)) yield s;
+    },
+    shutdown() {
+      for (const l of shutdownListeners) l();
+      // Let the Shutdown RPC answer before the server goes away.
+      setTimeout(() => p.shutdown(), 50);
+    },
+    onShutdown(cb) {
+      shutdownListeners.add(cb);
+    },
+  };
+}
