@@ -52,15 +52,16 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
     const root = new Supervisor('daemon', { clock, log: (level, msg, fields) => log(level, msg, fields) });
     cleanups.push(() => root.stop());
 
-    const transport = new Transport({
+    const transport = await Transport.create({
       identity,
       listen: config.network.listen_addresses.length ? config.network.listen_addresses : defaultListen(config.network.port),
       ipfsBootstrap: config.network.ipfs_bootstrap,
       bootstrapPeers: config.network.bootstrap_peers,
       mdns: config.network.mdns,
       lan: !config.network.ipfs_bootstrap,
-      maxEnvelopeBytes: Math.max(64 * 1024, config.messaging.max_message_bytes + 16 * 1024),
-      log,
+      // Room for the largest message plus the envelope around it.
+      maxEnvelopeBytes: config.messaging.max_message_bytes + 16 * 1024,
+      logger: { debug: (msg, fields) => log('debug', msg, fields) },
     });
     await root.startChild({ id: 'transport', start: async () => (await transport.start(), { stop: () => transport.stop() }) });
 

@@ -70,7 +70,7 @@ export function createNodeApi(p: NodeServiceParts): NodeApi {
     }),
     config: () => ({ ...p.config, source: p.configSource }),
     peers: () => p.transport.peers(),
-    ping: (target) => p.transport.ping(target),
+    ping: async (target) => ({ latencyMs: await p.transport.ping(target) }),
     connect: (addr) => p.transport.connect(addr),
     disconnect: (target) => p.transport.disconnect(target),
     listStreams: async (prefix) => p.store.listStreams(prefix ?? ''),

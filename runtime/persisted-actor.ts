@@ -9,7 +9,7 @@
 // their persisted due times, and performs only effects that were never acknowledged. So replay never repeats
 // a side effect, and a crash between append and effect re-runs the effect at most once more (effects are
 // at-least-once; their receivers deduplicate).
-import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
+import type { AnyEventObject, AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { Clock } from './clock.ts';
 import type { EventStore, RowOp } from './event-store.ts';
 import { INIT_EVENT, start, stateOf, step, type Effect, type Step, type TimerOp } from './transitions.ts';
@@ -20,7 +20,7 @@ export interface PersistedActorOptions {
   machine: AnyStateMachine;
   clock: Clock;
   /** Performs one effect. Resolves with events to feed back, appended together with the effect's acknowledgement. */
-  perform(effect: Effect): Promise<EventObject[] | void>;
+  perform(effect: Effect): Promise<AnyEventObject[] | void>;
   /** Called when something inside the actor throws; the supervisor decides what happens next. */
   onCrash(error: unknown): void;
   /** Store a snapshot (a replay cache) every this many events and at a final state. */

@@ -3,7 +3,7 @@
 // It gives the machine's one effect, `deliver`, its meaning (sign an envelope, send it, await the signed
 // acknowledgement), turns "a peer connected" into PEER_CONNECTED for the messages waiting on it, and
 // evicts a delivery from memory once it reaches a final state (its log and snapshot stay on disk).
-import type { EventObject } from 'xstate';
+import type { AnyEventObject } from 'xstate';
 import type { Clock, Random } from '../../runtime/clock.ts';
 import type { EventStore } from '../../runtime/event-store.ts';
 import { foldStream, PersistedActor } from '../../runtime/persisted-actor.ts';
@@ -148,7 +148,7 @@ export class Outbox {
     };
   }
 
-  async #perform(effect: Effect): Promise<EventObject[]> {
+  async #perform(effect: Effect): Promise<AnyEventObject[]> {
     if (effect.type !== 'deliver') throw new Error(`outbox: unknown effect ${effect.type}`);
     const p = effect.params as { id: string; to: string; content: MessageContent; createdAt: number };
     const payload: MessagePayload = { id: p.id, ...p.content, sentAt: p.createdAt };

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { EventObject } from 'xstate';
+import type { AnyEventObject } from 'xstate';
 import { EventStore } from '../../runtime/event-store.ts';
 import { foldStream, PersistedActor, type PersistedActorOptions } from '../../runtime/persisted-actor.ts';
 import { stateOf, type Effect } from '../../runtime/transitions.ts';
@@ -29,7 +29,7 @@ function setup() {
   let store = new EventStore(dir.path);
   const performed: Effect[] = [];
   /** Effects resolve when the test says so: results are queued per call. */
-  const results: ((value: EventObject[]) => void)[] = [];
+  const results: ((value: AnyEventObject[]) => void)[] = [];
   const options = (): PersistedActorOptions => ({
     store,
     stream: 'outbox/t',
@@ -40,7 +40,7 @@ function setup() {
     },
     perform: (effect) => {
       performed.push(effect);
-      return new Promise<EventObject[]>((resolve) => results.push(resolve));
+      return new Promise<AnyEventObject[]>((resolve) => results.push(resolve));
     },
   });
   return {

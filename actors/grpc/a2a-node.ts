@@ -1,0 +1,52 @@
+// The A2ANode service: identity and messaging now; the other areas answer UNIMPLEMENTED until their issues land.
+// Listing every RPC here (typed by the generated A2ANodeServer) makes a forgotten method a type error.
+import type { A2ANodeServer } from '../../proto/gen/moltmesh/v1/a2a_node.ts';
+import type { NodeApi } from './node-api.ts';
+import { messagingHandlers } from './messaging.ts';
+import { unary, unimplemented, type HandlerContext } from './rpc.ts';
+
+export function a2aNodeHandlers(api: NodeApi, ctx: HandlerContext): A2ANodeServer {
+  const cards = 'agent cards and discovery are';
+  const tasks = 'tasks are';
+  const files = 'files are';
+  const threads = 'threads are';
+  const names = 'names are';
+  return {
+    getIdentity: unary(ctx, 'GetIdentity', () => api.identity()),
+
+    publishCard: unimplemented(cards, 'A2ANode.PublishCard'),
+    getAgentCard: unimplemented(cards, 'A2ANode.GetAgentCard'),
+    findAgents: unimplemented(cards, 'A2ANode.FindAgents'),
+    withdrawCard: unimplemented(cards, 'A2ANode.WithdrawCard'),
+
+    ...messagingHandlers(api, ctx),
+
+    createTask: unimplemented(tasks, 'A2ANode.CreateTask'),
+    getTask: unimplemented(tasks, 'A2ANode.GetTask'),
+    listTasks: unimplemented(tasks, 'A2ANode.ListTasks'),
+    updateTask: unimplemented(tasks, 'A2ANode.UpdateTask'),
+    cancelTask: unimplemented(tasks, 'A2ANode.CancelTask'),
+    waitTask: unimplemented(tasks, 'A2ANode.WaitTask'),
+    publishTaskEvent: unimplemented(tasks, 'A2ANode.PublishTaskEvent'),
+    subscribeTaskEvents: unimplemented(tasks, 'A2ANode.SubscribeTaskEvents'),
+    subscribeIncomingTasks: unimplemented(tasks, 'A2ANode.SubscribeIncomingTasks'),
+
+    putFile: unimplemented(files, 'A2ANode.PutFile'),
+    getFile: unimplemented(files, 'A2ANode.GetFile'),
+    statFile: unimplemented(files, 'A2ANode.StatFile'),
+
+    createThread: unimplemented(threads, 'A2ANode.CreateThread'),
+    getThread: unimplemented(threads, 'A2ANode.GetThread'),
+    listThreads: unimplemented(threads, 'A2ANode.ListThreads'),
+    joinThread: unimplemented(threads, 'A2ANode.JoinThread'),
+    appendEntry: unimplemented(threads, 'A2ANode.AppendEntry'),
+    getThreadEntries: unimplemented(threads, 'A2ANode.GetThreadEntries'),
+    subscribeThread: unimplemented(threads, 'A2ANode.SubscribeThread'),
+    verifyThread: unimplemented(threads, 'A2ANode.VerifyThread'),
+
+    claimName: unimplemented(names, 'A2ANode.ClaimName'),
+    resolveName: unimplemented(names, 'A2ANode.ResolveName'),
+    releaseName: unimplemented(names, 'A2ANode.ReleaseName'),
+    listNames: unimplemented(names, 'A2ANode.ListNames'),
+  };
+}

@@ -1,0 +1,99 @@
+// Assembles the one libp2p node of a daemon. Settings here are the ones measured to matter (see STACK-NOTES.md).
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { tcp } from '@libp2p/tcp';
+import { quic } from '@chainsafe/libp2p-quic';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify, type Identify } from '@libp2p/identify';
+import { ping, type Ping } from '@libp2p/ping';
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht';
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
+import { bootstrap } from '@libp2p/bootstrap';
+import { mdns } from '@libp2p/mdns';
+import type { PeerDiscovery } from '@libp2p/interface';
+import type { Identity } from '../identity/ed25519.ts';
+
+// A type alias (not an interface) so it satisfies libp2p's Record-based ServiceMap.
+export type NodeServices = {
+  identify: Identify;
+  // kad-dht finds its ping component under exactly this name.
+  ping: Ping;
+  dht: KadDHT;
+  pubsub: GossipSub;
+};
+
+export type MeshNode = Libp2p<NodeServices>;
+
+export interface NodeOptions {
+  identity: Identity;
+  /** Multiaddrs to listen on; see defaultListen(). */
+  listen: string[];
+  /** Join the public IPFS network through its well-known bootstrap peers. */
+  ipfsBootstrap: boolean;
+  bootstrapPeers: string[];
+  mdns: boolean;
+  /**
+   * Keep private/loopback addresses in the DHT. Needed on a LAN or loopback (else routing tables stay empty and
+   * queries hang), harmful on the public network. Default: true unless ipfsBootstrap is on.
+   */
+  lan?: boolean;
+}
+
+/** The mesh's own DHT, apart from the public IPFS one (our records mean nothing to IPFS peers and vice versa). */
+export const DHT_PROTOCOL = '/moltmesh/kad/1.0.0';
+
+// The public IPFS (Amino DHT) bootstrap peers, as kubo and helia ship them.
+export const IPFS_BOOTSTRAP_PEERS = [
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN',
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa',
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb',
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt',
+  '/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ',
+  '/ip4/104.131.131.82/udp/4001/quic-v1/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ',
+];
+
+/** TCP and QUIC on the same port number (0 = any free port, chosen separately for each). */
+export function defaultListen(port: number): string[] {
+  return [`/ip4/0.0.0.0/tcp/${port}`, `/ip4/0.0.0.0/udp/${port}/quic-v1`];
+}
+
+/** Creates the node without starting it, so protocol handlers can be registered first. */
+export async function createTransportNode(opts: NodeOptions): Promise<MeshNode> {
+  const lan = opts.lan ?? !opts.ipfsBootstrap;
+  const bootstrapList = [...(opts.ipfsBootstrap ? IPFS_BOOTSTRAP_PEERS : []), ...opts.bootstrapPeers];
+  // Only add discovery that has work to do: with neither, start/stop touch no network beyond our own sockets.
+  const peerDiscovery: Array<(components: any) => PeerDiscovery> = [];
+  if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }));
+  if (opts.mdns) peerDiscovery.push(mdns());
+
+  return createLibp2p({
+    start: false,
+    privateKey: opts.identity.privateKey, // peer id == the DID's key
+    addresses: { listen: opts.listen },
+    transports: [quic(), tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    connectionManager: {
+      // Several daemons on one host (tests, demos) exceed the 5 inbound connections/s per-IP limit otherwise.
+      allow: ['/ip4/127.0.0.0/ipcidr/8'],
+    },
+    services: {
+      identify: identify(),
+      // kad-dht pings new contacts through this same service; the default of one outbound ping stream per
+      // connection makes a user's `ping` fail with TooManyOutboundProtocolStreams while the DHT is pinging.
+      ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 8 }),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        // Server mode from the start: in auto mode a node without a public address stays a client and a
+        // LAN/loopback mesh never forms a routing table.
+        clientMode: false,
+        peerInfoMapper: lan ? passthroughMapper : removePrivateAddressesMapper,
+      }),
+      pubsub: gossipsub({
+        // Many peers behind one IP (tests, one host) would otherwise be scored as a Sybil attack.
+        scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1']) },
+      }),
+    },
+  });
+}

@@ -1,0 +1,44 @@
+// Every command, by id. oclif's "explicit" strategy reads this map instead of scanning a directory,
+// so the .ts sources load as they are (Node strips the types) with no manifest or build step.
+// Command files import only @oclif/core and ./base.ts at the top; their heavy imports happen inside run().
+import Ack from './commands/ack.ts';
+import Config from './commands/config.ts';
+import Connect from './commands/connect.ts';
+import Disconnect from './commands/disconnect.ts';
+import GetInbox from './commands/get-inbox.ts';
+import Health from './commands/health.ts';
+import Identity from './commands/identity.ts';
+import Info from './commands/info.ts';
+import Outbox from './commands/outbox.ts';
+import Peers from './commands/peers.ts';
+import Ping from './commands/ping.ts';
+import Replay from './commands/replay.ts';
+import SendMessage from './commands/send-message.ts';
+import Start from './commands/start.ts';
+import Status from './commands/status.ts';
+import Stop from './commands/stop.ts';
+import Streams from './commands/streams.ts';
+import SubscribeInbox from './commands/subscribe-inbox.ts';
+import Version from './commands/version.ts';
+
+export const COMMANDS = {
+  start: Start,
+  stop: Stop,
+  identity: Identity,
+  info: Info,
+  health: Health,
+  peers: Peers,
+  status: Status,
+  version: Version,
+  config: Config,
+  ping: Ping,
+  connect: Connect,
+  disconnect: Disconnect,
+  'send-message': SendMessage,
+  'get-inbox': GetInbox,
+  'subscribe-inbox': SubscribeInbox,
+  ack: Ack,
+  outbox: Outbox,
+  streams: Streams,
+  replay: Replay,
+};

@@ -1,0 +1,138 @@
+// The CLI through its real launcher, as a user runs it: no daemon needed for any of these.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const launcher = fileURLToPath(new URL('../../bin/moltmesh-daemon', import.meta.url));
+let root: string;
+let dataDir: string;
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'cli-test-'));
+  dataDir = join(root, 'data');
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** Runs the launcher from an empty directory (no moltbook.toml), with the data dir in the environment. */
+function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(launcher, args, {
+    cwd: root, encoding: 'utf8', timeout: 20_000,
+    // NODE_ENV=test (vitest's) stays: oclif must still not look for ts-node/tsx.
+    env: { ...process.env, MOLTMESH_DATA_DIR: dataDir, NO_COLOR: '1', ...env },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const noStackTrace = (text: string) => expect(text).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+
+describe('launcher', () => {
+  it('runs --help with the project Node', () => {
+    const r = cli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('USAGE');
+    for (const cmd of ['start', 'identity', 'send-message', 'get-inbox', 'subscribe-inbox', 'replay', 'stop']) expect(r.stdout).toContain(cmd);
+    expect(r.stderr).toBe('');
+  });
+
+  it('works through a symlink, as npm links bins', () => {
+    const link = join(root, 'linked-bin');
+    symlinkSync(launcher, link);
+    const r = spawnSync(link, ['--version'], { encoding: 'utf8', env: { ...process.env, PATH: '/usr/bin:/bin' } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^moltmesh-daemon\/\d+\.\d+\.\d+ .* node-v(2[2-9]|[3-9]\d)\./);
+  });
+
+  it('without a bundled Node, refuses an old node on PATH with a clear error', () => {
+    const pkg = join(root, 'pkg');
+    mkdirSync(join(pkg, 'bin'), { recursive: true });
+    copyFileSync(launcher, join(pkg, 'bin', 'moltmesh-daemon'));
+    writeFileSync(join(pkg, 'bin', 'run.ts'), 'console.log("ran with", process.version);\n');
+    const fakeBin = join(root, 'fake-bin');
+    mkdirSync(fakeBin);
+    // An "old node": answers the launcher's version probe like Node 20 would.
+    writeFileSync(join(fakeBin, 'node'), '#!/bin/sh\nif [ "$1" = --version ]; then echo v20.20.2; else echo false; fi\n');
+    chmodSync(join(fakeBin, 'node'), 0o755);
+    const old = spawnSync(join(pkg, 'bin', 'moltmesh-daemon'), [], { encoding: 'utf8', env: { PATH: `${fakeBin}:/usr/bin:/bin` } });
+    expect(old.status).toBe(1);
+    expect(old.stderr).toContain('needs Node.js 22.18 or newer (found: v20.20.2)');
+
+    // A new enough node on PATH is accepted.
+    const goodBin = join(root, 'good-bin');
+    mkdirSync(goodBin);
+    symlinkSync(process.execPath, join(goodBin, 'node'));
+    const good = spawnSync(join(pkg, 'bin', 'moltmesh-daemon'), [], { encoding: 'utf8', env: { PATH: `${goodBin}:/usr/bin:/bin` } });
+    expect(good.stdout).toBe(`ran with ${process.version}\n`);
+  });
+});
+
+describe('identity (no daemon)', () => {
+  it('creates the key once and prints it, as JSON and for humans', () => {
+    const first = cli(['identity', '--json']);
+    expect(first.code).toBe(0);
+    const id = JSON.parse(first.stdout);   // the whole of stdout is one JSON document
+    expect(id.did).toMatch(/^did:key:z6Mk[1-9A-HJ-NP-Za-km-z]+$/);
+    expect(id.publicKeyHex).toMatch(/^[0-9a-f]{64}$/);
+    expect(id.dataDir).toBe(dataDir);
+    expect(id.created).toBe(true);
+
+    const human = cli(['identity']);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain(`DID         ${id.did}\n`);
+    expect(human.stdout).toContain(`Public key  ed25519:${id.publicKeyHex}\n`);
+    expect(human.stdout).toMatch(/^Data dir {4}\S+/m);
+    expect(JSON.parse(cli(['identity', '--json', '--data-dir', dataDir]).stdout)).toMatchObject({ did: id.did, created: false });
+  });
+});
+
+describe('errors', () => {
+  it('bad flags and arguments: a clear error and exit 2', () => {
+    for (const args of [['identity', '--bogus'], ['ping'], ['send-message', '--to', 'did:key:z6Mkx'], ['get-inbox', '--limit', 'abc']]) {
+      const r = cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^error: \S/);
+      expect(r.stdout).toBe('');
+      noStackTrace(r.stderr);
+    }
+  });
+
+  it('no daemon: one line on stderr, exit 1; with --json the error is the one document on stdout', () => {
+    const r = cli(['status']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`error: daemon not running at unix:${dataDir}/a2a.sock (start it with \`moltmesh-daemon start\`)\n`);
+    expect(r.stdout).toBe('');
+
+    const j = cli(['status', '--json']);
+    expect(j.code).toBe(1);
+    expect(JSON.parse(j.stdout)).toEqual({ error: { code: 'UNAVAILABLE', message: expect.stringContaining('daemon not running') } });
+  });
+
+  it('version works without a daemon', () => {
+    const r = cli(['version', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ client: { version: expect.any(String) }, daemon: null });
+  });
+});
+
+describe('config --local', () => {
+  it('prints the resolved config as one JSON document', () => {
+    const r = cli(['config', '--local', '--json', '--port', '1']);
+    expect(r.code).toBe(2);   // --port belongs to `start`, not `config`
+    const ok = cli(['config', '--local', '--json']);
+    expect(ok.code).toBe(0);
+    const doc = JSON.parse(ok.stdout);
+    expect(doc.source).toBe('defaults');
+    expect(doc.config.network.port).toBe(4001);
+    expect(doc.config.daemon.data_dir).toBe(dataDir);
+  });
+
+  it('names the key of a bad value', () => {
+    const file = join(root, 'bad.toml');
+    writeFileSync(file, '[network]\nport = "abc"\n');
+    const r = cli(['config', '--local', '--config', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`error: network.port: expected an integer 0–65535, got "abc" (in ${file})\n`);
+  });
+});
