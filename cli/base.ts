@@ -132,8 +132,8 @@ export const ms = (n: number): string => (n < 10 ? `${Number(n.toFixed(2))}ms` :
 export const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** 15128000 → "4h 12m 8s"; under a second → "0s"; days when there are any. */
-export function humanDuration(ms: number): string {
-  let s = Math.floor(ms / 1000);
+export function humanDuration(millis: number): string {
+  let s = Math.floor(millis / 1000);
   const parts: string[] = [];
   for (const [unit, size] of [['d', 86_400], ['h', 3_600], ['m', 60]] as const) {
     if (s >= size) {
@@ -146,26 +146,14 @@ export function humanDuration(ms: number): string {
 }
 
 /** Local wall-clock time with milliseconds: "12:00:01.123". */
-export function clock(ms: number): string {
-  const d = new Date(ms);
+export function clock(epochMs: number): string {
+  const d = new Date(epochMs);
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
 }
 
 /** A message body on one line, quoted and escaped. */
 export const quote = (text: string): string => JSON.stringify(text);
-
-/** Makes a value JSON-printable: bytes as base64, bigints as numbers-or-strings. */
-export function jsonSafe(value: unknown): unknown {
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
-  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
-  if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) return value.map(jsonSafe);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, jsonSafe(v)]));
-  }
-  return value;
-}
 
 /** One inbox message on one line: `msg_01…  from did:key:z6Mk…  "text"` (binary bodies as a size and type). */
 export function messageLine(m: { id: string; from: string; text: string; data: Uint8Array; contentType: string }): string {

@@ -40,8 +40,8 @@ export interface OutboxDeliveryContext extends OutboxDeliveryInput {
 export type OutboxDeliveryEvent =
   | { type: 'SEND'; at: number }
   | { type: 'PEER_CONNECTED'; at: number }
-  | { type: 'DELIVERED'; at: number }
-  | { type: 'DELIVERY_FAILED'; at: number; error: string; jitter: number };
+  | { type: 'DELIVERED'; at: number; attempt: number }
+  | { type: 'DELIVERY_FAILED'; at: number; attempt: number; error: string; jitter: number };
 
 /** Capped exponential back-off with "equal jitter": half the step is fixed, half is random. */
 export function backoffMs(attempt: number, initialMs: number, maxMs: number, jitter: number): number {
@@ -57,7 +57,11 @@ export const outboxDelivery = setup({
   },
   actions: {
     // Effect: sign an envelope with the message and hand it to the peer; the result comes back as an event.
-    deliver: (_, _params: { id: string; to: string; content: MessageContent; createdAt: number }) => {},
+    deliver: (_, _params: { id: string; to: string; content: MessageContent; createdAt: number; attempt: number }) => {},
+  },
+  guards: {
+    // A failure reported by an attempt we have since replaced (the peer reconnected meanwhile) changes nothing.
+    currentAttempt: ({ context, event }) => (event as { attempt: number }).attempt === context.attempts,
   },
   delays: {
     retryDelay: ({ context }) => context.nextDelayMs,
@@ -87,15 +91,25 @@ export const outboxDelivery = setup({
             assign({ attempts: ({ context }) => context.attempts + 1, nextAttemptAt: null }),
             {
               type: 'deliver',
-              params: ({ context }) => ({ id: context.id, to: context.to, content: context.content, createdAt: context.createdAt }),
+              params: ({ context }) => ({
+                id: context.id,
+                to: context.to,
+                content: context.content,
+                createdAt: context.createdAt,
+                attempt: context.attempts,
+              }),
             },
           ],
           on: {
+            // The attempt in flight may be stuck on a dead address; a fresh connection is a better bet now.
+            PEER_CONNECTED: { target: 'sending', reenter: true },
+            // Any attempt's acknowledgement counts: the receiver has the message durably.
             DELIVERED: {
               target: '#outboxDelivery.delivered',
               actions: assign({ deliveredAt: ({ event }) => event.at }),
             },
             DELIVERY_FAILED: {
+              guard: 'currentAttempt',
               target: 'retrying',
               actions: assign(({ context, event }) => {
                 const delay = backoffMs(context.attempts, context.retryInitialMs, context.retryMaxMs, event.jitter);

@@ -102,6 +102,11 @@ export class PersistedActor {
     });
   }
 
+  /** Resolves when every event queued so far has been appended or refused. */
+  idle(): Promise<void> {
+    return this.#queue.then(() => undefined);
+  }
+
   subscribe(listener: (t: Transition) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -164,6 +169,8 @@ export class PersistedActor {
     // Durable: now the new state is real.
     this.#snapshot = snapshot;
     this.#seq = seq;
+    // Stopped while appending: what was appended is for the next incarnation to recover and perform.
+    if (this.#stopped) return { accepted: true, seq };
     for (const t of timerOps) {
       if (t.op === 'set') this.#arm(t.id, t.due, t.event);
       else this.#disarm(t.id);

@@ -150,17 +150,18 @@ export class Outbox {
 
   async #perform(effect: Effect): Promise<AnyEventObject[]> {
     if (effect.type !== 'deliver') throw new Error(`outbox: unknown effect ${effect.type}`);
-    const p = effect.params as { id: string; to: string; content: MessageContent; createdAt: number };
+    const p = effect.params as { id: string; to: string; content: MessageContent; createdAt: number; attempt: number };
+    const failed = (error: string) => [{ type: 'DELIVERY_FAILED', attempt: p.attempt, error, jitter: this.#o.random() }];
     const payload: MessagePayload = { id: p.id, ...p.content, sentAt: p.createdAt };
     try {
       const reply = await this.#o.transport.request(p.to, MESSAGE_ENVELOPE, payload, {
         timeoutMs: this.#o.attemptTimeoutMs ?? 10_000,
       });
       const ack = reply.payload as { id?: string; error?: string };
-      if (ack?.id === p.id) return [{ type: 'DELIVERED' }];
-      return [{ type: 'DELIVERY_FAILED', error: ack?.error ?? 'peer did not acknowledge the message', jitter: this.#o.random() }];
+      if (ack?.id === p.id) return [{ type: 'DELIVERED', attempt: p.attempt }];
+      return failed(ack?.error ?? 'peer did not acknowledge the message');
     } catch (err) {
-      return [{ type: 'DELIVERY_FAILED', error: err instanceof Error ? err.message : String(err), jitter: this.#o.random() }];
+      return failed(err instanceof Error ? err.message : String(err));
     }
   }
 }

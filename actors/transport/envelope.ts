@@ -48,6 +48,7 @@ const TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/;
 const BODY_KEYS = new Set(['v', 'type', 'id', 'from', 'to', 'ts', 'payload', 're']);
 
 // useRecords:false keeps the bytes plain CBOR that any tool (and any other implementation) can read.
+// Payload fidelity: cbor-x decodes -0 as 0 and renames a "__proto__" key to "__proto_" (prototype-pollution guard).
 const encoder = new Encoder({ useRecords: false });
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
 
@@ -70,7 +71,7 @@ export const newEnvelopeId = (): string => `env_${ulid(undefined, pooledPrng)}`;
 
 export interface SealFields { type: string; to: string; payload: unknown; re?: string; id?: string; ts?: number }
 
-export function sealEnvelope(identity: Identity, fields: SealFields): { envelope: Envelope; bytes: Uint8Array } {
+export function sealEnvelope(identity: Pick<Identity, 'did' | 'sign'>, fields: SealFields): { envelope: Envelope; bytes: Uint8Array } {
   const envelope: Envelope = {
     v: 1,
     type: fields.type,

@@ -37,6 +37,9 @@ export class Session {
   async call(id: string, bytes: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
     if (this.closedBy) throw this.closedBy;
     const reply = new Promise<Uint8Array>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    // The reply may fail (session closed, timeout) while we still wait for the write to drain; without a handler
+    // attached by then Node would treat it as an unhandled rejection and exit.
+    reply.catch(() => {});
     const onAbort = () => this.settle(id, undefined, signal.reason ?? new Error('aborted'));
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -54,12 +57,6 @@ export class Session {
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
-  }
-
-  /** Ends our side gracefully; the remote finishes what it has and closes its side. */
-  async close(): Promise<void> {
-    this.fail(new SessionClosed());
-    await this.stream.close().catch((err) => this.stream.abort(err));
   }
 
   private async readLoop(maxBytes: number, onStrayReply: (detail: string) => void): Promise<void> {

@@ -72,6 +72,8 @@ export class Transport {
   private readonly handlers = new Map<string, Handler>();
   private readonly latency = new Map<string, number>();
   private readonly sessions = new Map<string, Promise<Session>>();
+  /** Session openings still dialing: when the peer connects meanwhile, new requests stop waiting for them. */
+  private readonly unopened = new Set<Promise<Session>>();
   private readonly counters = { received: 0, sent: 0, rejected: {} as Record<string, number> };
 
   static async create(opts: TransportOptions): Promise<Transport> {
@@ -99,6 +101,11 @@ export class Transport {
   }
 
   async start(): Promise<void> {
+    this.libp2p.addEventListener('peer:connect', (evt) => {
+      const key = evt.detail.toString();
+      const current = this.sessions.get(key);
+      if (current && this.unopened.has(current)) this.sessions.delete(key);
+    });
     await this.libp2p.handle(ENVELOPE_PROTOCOL, (stream, conn) => this.serve(stream, conn), {
       maxInboundStreams: this.maxStreams,
       maxOutboundStreams: this.maxStreams,
@@ -178,16 +185,25 @@ export class Transport {
       return this.session(peer, signal);
     }
     // Stored as a promise so concurrent first requests share one stream instead of racing to open several.
-    // The dial has its own time limit: one caller giving up must not fail the others waiting on it.
-    const opening = this.libp2p.dialProtocol(peer, ENVELOPE_PROTOCOL, { signal: AbortSignal.timeout(this.timeoutMs) })
+    // The dial is bound by the first caller's signal: libp2p joins later dials to the same peer onto a pending
+    // one, so a dial outliving its caller would stall e.g. an explicit connect() to the peer's new address.
+    // An open connection (e.g. one the peer just made to us) is used directly, bypassing any dial to the
+    // peer's stale addresses still pending.
+    const conn = this.libp2p.getConnections(peer).find((c) => c.status === 'open');
+    const opening = (conn ? conn.newStream(ENVELOPE_PROTOCOL, { signal }) : this.libp2p.dialProtocol(peer, ENVELOPE_PROTOCOL, { signal }))
       .then((stream) => {
+        this.unopened.delete(opening);
         const s = new Session(stream, this.maxBytes, (detail) => this.reject('stray-reply', key, detail));
         stream.addEventListener('close', () => this.dropSession(key, opening), { once: true });
         return s;
       });
-    opening.catch(() => this.dropSession(key, opening));
+    opening.catch(() => {
+      this.unopened.delete(opening);
+      this.dropSession(key, opening);
+    });
+    this.unopened.add(opening);
     this.sessions.set(key, opening);
-    return abortable(opening, signal);
+    return opening;
   }
 
   private dropSession(key: string, which: Promise<Session>): void {
@@ -286,7 +302,12 @@ export class Transport {
 
   // ---- peers ----
 
-  /** Dials a full multiaddr (…/p2p/<peer id>) and returns who answered. */
+  /**
+   * Dials a full multiaddr (…/p2p/<peer id>) and returns who answered.
+   * Pitfall: libp2p joins a dial to a peer onto any dial to it already pending, so right after the peer moved
+   * (restart on a new port) this can wait for a stale attempt first — up to the QUIC handshake timeout (5 s),
+   * as the QUIC dial ignores abort signals.
+   */
   async connect(addr: string, opts: { timeoutMs?: number } = {}): Promise<{ peerId: string; did: string }> {
     let ma;
     try {

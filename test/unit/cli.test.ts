@@ -1,5 +1,5 @@
 // The CLI through its real launcher, as a user runs it: no daemon needed for any of these.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,12 @@ beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'cli-test-'));
   dataDir = join(root, 'data');
 });
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const daemons: ChildProcess[] = [];
+afterAll(() => {
+  // A failed assertion must not leave a daemon behind.
+  for (const d of daemons) if (d.exitCode === null) d.kill('SIGKILL');
+  rmSync(root, { recursive: true, force: true });
+});
 
 /** Runs the launcher from an empty directory (no moltbook.toml), with the data dir in the environment. */
 function cli(args: string[], env: Record<string, string> = {}) {
@@ -135,4 +140,48 @@ describe('config --local', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`error: network.port: expected an integer 0–65535, got "abc" (in ${file})\n`);
   });
+});
+
+describe('against a running daemon', () => {
+  /** Starts `moltmesh-daemon start` and resolves with its "daemon started" log line. */
+  async function startDaemon(dir: string) {
+    const child = spawn(launcher, ['start', '--data-dir', dir, '--port', '0', '--no-ipfs-bootstrap', '--no-mdns'], {
+      cwd: root, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    daemons.push(child);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const started = await new Promise<{ did: string; grpc: string }>((resolve, reject) => {
+      child.stdout.on('data', (d) => {
+        out += d;
+        const line = out.split('\n').find((l) => l.includes('"daemon started"'));
+        if (line) resolve(JSON.parse(line));
+      });
+      void exited.then((code) => reject(new Error(`daemon exited ${code}: ${err}`)));
+    });
+    return { child, exited, started };
+  }
+
+  it('start, unary commands with --json, stop; Ctrl-C also stops cleanly', async () => {
+    const dir = join(root, 'daemon-1');
+    const d = await startDaemon(dir);
+    expect(d.started.grpc).toBe(`unix:${dir}/a2a.sock`);
+
+    const info = cli(['info', '--json', '--data-dir', dir]);
+    expect(info.code).toBe(0);
+    expect(JSON.parse(info.stdout)).toMatchObject({ did: d.started.did, dataDir: dir });
+    expect(JSON.parse(cli(['health', '--json', '--data-dir', dir]).stdout).tree.path).toBe('daemon');
+    expect(cli(['info', '--data-dir', dir]).stdout).toMatch(new RegExp(`^DID {8}${d.started.did} \\(you\\)$`, 'm'));
+
+    const stop = cli(['stop', '--data-dir', dir]);
+    expect(stop.code).toBe(0);
+    expect(await d.exited).toBe(0);
+
+    const again = await startDaemon(dir);   // stop waited for the data-dir lock to be released
+    expect(again.started.did).toBe(d.started.did);
+    again.child.kill('SIGINT');
+    expect(await again.exited).toBe(0);
+  }, 60_000);
 });
