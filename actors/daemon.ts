@@ -45,6 +45,16 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
     for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch((e) => log('warn', 'shutdown step failed', { error: String(e) }));
   };
 
+  // Actors report their own failures to their supervisor; anything that still escapes (a library callback
+  // throwing) is logged, not allowed to take down the daemon and every sibling with it.
+  const onEscaped = (err: unknown) => log('error', 'unhandled error; the daemon keeps running', { error: err instanceof Error ? err.stack : String(err) });
+  process.on('unhandledRejection', onEscaped);
+  process.on('uncaughtException', onEscaped);
+  cleanups.push(() => {
+    process.off('unhandledRejection', onEscaped);
+    process.off('uncaughtException', onEscaped);
+  });
+
   try {
     const identity = await loadOrCreateIdentity(dataDir);
     const store = new EventStore(join(dataDir, 'store'));
