@@ -69,6 +69,7 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
       bootstrapPeers: config.network.bootstrap_peers,
       mdns: config.network.mdns,
       lan: !config.network.ipfs_bootstrap,
+      datastorePath: join(dataDir, 'libp2p'),
       // Room for the largest message plus the envelope around it.
       maxEnvelopeBytes: config.messaging.max_message_bytes + 16 * 1024,
       logger: { debug: (msg, fields) => log('debug', msg, fields) },

@@ -86,7 +86,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   // A shutdown begun elsewhere (Diag.Shutdown, a signal) ends live streams at once; the daemon calls stop().
   opts.api.onShutdown(() => streams.closeAll('daemon shutting down'));
 
-  opts.logger('info', 'grpc listening', { addresses });
+  opts.logger('debug', 'grpc listening', { addresses });
   return { addresses, stop };
 }
 

@@ -12,6 +12,9 @@ import { bootstrap } from '@libp2p/bootstrap';
 import { mdns } from '@libp2p/mdns';
 import type { PeerDiscovery } from '@libp2p/interface';
 import type { Identity } from '../identity/ed25519.ts';
+import { LevelDatastore } from 'datastore-level';
+import { circuitRelayAddressesLast, loopbackAddressLast, publicAddressesFirst, reliableTransportsFirst } from '@libp2p/utils';
+import type { Address } from '@libp2p/interface';
 
 // A type alias (not an interface) so it satisfies libp2p's Record-based ServiceMap.
 export type NodeServices = {
@@ -37,6 +40,11 @@ export interface NodeOptions {
    * queries hang), harmful on the public network. Default: true unless ipfsBootstrap is on.
    */
   lan?: boolean;
+  /**
+   * Where libp2p keeps its peer store (and DHT records) across restarts, so a restarted daemon still knows the
+   * addresses of the peers its outbox must reach. In memory when absent (tests of the transport alone).
+   */
+  datastorePath?: string;
 }
 
 /** The mesh's own DHT, apart from the public IPFS one (our records mean nothing to IPFS peers and vice versa). */
@@ -66,17 +74,29 @@ export async function createTransportNode(opts: NodeOptions): Promise<MeshNode> 
   if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }));
   if (opts.mdns) peerDiscovery.push(mdns());
 
-  return createLibp2p({
+  let datastore: LevelDatastore | undefined;
+  if (opts.datastorePath) {
+    datastore = new LevelDatastore(opts.datastorePath);
+    await datastore.open();
+  }
+  const node = await createLibp2p({
     start: false,
+    ...(datastore ? { datastore } : {}),
     privateKey: opts.identity.privateKey, // peer id == the DID's key
     addresses: { listen: opts.listen },
-    transports: [quic(), tcp()],
+    // A dial to a QUIC address nobody answers fails only when the connection idles out (UDP has no reset) and
+    // cannot be aborted before: a short idle timeout (kept alive by pings) stops a peer's stale QUIC addresses
+    // from stalling a dial for 10 s each.
+    transports: [quic({ handshakeTimeout: 2_000, maxIdleTimeout: 4_000, keepAliveInterval: 1_500 }), tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
     connectionManager: {
       // Several daemons on one host (tests, demos) exceed the 5 inbound connections/s per-IP limit otherwise.
       allow: ['/ip4/127.0.0.0/ipcidr/8'],
+      addressSorter: tcpFirst,
+      // Addresses are tried one after another; a dead one must not eat the whole dial budget.
+      addressDialTimeout: 3_000,
     },
     services: {
       identify: identify(),
@@ -96,4 +116,20 @@ export async function createTransportNode(opts: NodeOptions): Promise<MeshNode> 
       }),
     },
   });
+  // The datastore is ours to close: libp2p does not, and LevelDB holds a lock until it is closed.
+  if (datastore) node.addEventListener('stop', () => void datastore.close().catch(() => undefined), { once: true });
+  return node;
+}
+
+/**
+ * Dial TCP addresses before QUIC ones, then libp2p's usual order. A stale TCP address fails at once (the port
+ * answers with a reset), a stale QUIC address only after the handshake timeout: a peer that came back on a
+ * new UDP port would otherwise cost ~5 s per old QUIC address before a live TCP one is tried.
+ */
+function tcpFirst(a: Address, b: Address): -1 | 0 | 1 {
+  return reliableTransportsFirst(a.multiaddr, b.multiaddr) ||
+    loopbackAddressLast(a.multiaddr, b.multiaddr) ||
+    publicAddressesFirst(a.multiaddr, b.multiaddr) ||
+    circuitRelayAddressesLast(a.multiaddr, b.multiaddr) ||
+    (Math.sign(Number(b.isCertified ?? false) - Number(a.isCertified ?? false)) as -1 | 0 | 1);
 }

@@ -78,14 +78,19 @@ describe('messaging between daemons', () => {
     expect(inbox.messages.filter((m) => m.id === sent.messageId)).toHaveLength(1);
   });
 
-  it('survives kill -9 of the sender right after SendMessage returned', async () => {
+  it('survives kill -9 of the sender right after SendMessage returned, and finds the peer again by itself', async () => {
     const [a, b] = [daemon(), daemon()];
     await Promise.all([a.start(), b.start()]);
+    await connected(a, b); // A learns B's address (kept in its persistent peer store)
+    const bPort = b.tcpAddr.split('/')[4];
     await b.stop(); // receiver offline, so the message can only be in A's outbox
     const sent = await a.client.a2a.sendMessage({ to: b.did, text: 'accepted means durable' });
+    expect(sent.queued).toBe(true);
     await a.kill9();
-    await Promise.all([a.start(), b.start()]);
-    await connected(b, a);
+    // B returns at its old address; A restarts and, with no help, recovers the outbox and delivers.
+    b.extraArgs = ['--listen', `/ip4/127.0.0.1/tcp/${bPort}`];
+    await b.start();
+    await a.start();
     await waitDelivered(a.client, sent.messageId);
     const inbox = await b.client.a2a.getInbox({});
     expect(inbox.messages.map((m) => m.text)).toEqual(['accepted means durable']);

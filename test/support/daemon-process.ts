@@ -24,12 +24,13 @@ export class DaemonProcess {
   started: StartedLine | undefined;
   /** Every stdout/stderr line, for failure messages. */
   readonly output: string[] = [];
-  readonly #extraArgs: string[];
+  /** Extra `start` flags; may be changed between restarts (e.g. to come back on the same port). */
+  extraArgs: string[];
 
   constructor(options: { dataDir?: string; args?: string[] } = {}) {
     this.#ownsDir = !options.dataDir;
     this.dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'mm-e2e-'));
-    this.#extraArgs = options.args ?? [];
+    this.extraArgs = options.args ?? [];
   }
 
   get did(): string {
@@ -49,7 +50,7 @@ export class DaemonProcess {
   }
 
   async start(timeoutMs = 20_000): Promise<StartedLine> {
-    const args = ['bin/run.ts', 'start', '--data-dir', this.dataDir, '--port', '0', '--no-ipfs-bootstrap', '--no-mdns', ...this.#extraArgs];
+    const args = ['bin/run.ts', 'start', '--data-dir', this.dataDir, '--port', '0', '--no-ipfs-bootstrap', '--no-mdns', ...this.extraArgs];
     const child = spawn(NODE, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MOLTMESH_DATA_DIR: '' } });
     this.#child = child;
     const lines = createInterface({ input: child.stdout! });
