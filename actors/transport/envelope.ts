@@ -4,7 +4,7 @@
 // Signing the exact body bytes (not a re-encoding) means no canonical CBOR is needed; the domain prefix keeps a
 // signature made for an envelope from ever being valid for any other use of the same key.
 import { Encoder, Decoder } from 'cbor-x';
-import { ulid } from 'ulid';
+import { newId } from '../../runtime/ids.ts';
 import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { isDid, publicKeyFromDid } from '../identity/did.ts';
@@ -55,19 +55,7 @@ const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
 // cbor-x returns views into a reused buffer; copy before keeping the bytes.
 const encode = (value: unknown): Uint8Array => new Uint8Array(encoder.encode(value));
 
-// ulid's default PRNG calls crypto.getRandomValues once per character (~48 µs an id, a third of a seal);
-// drawing from a pooled buffer of the same CSPRNG costs ~1 µs.
-let pool = new Uint8Array(0);
-let poolAt = 0;
-const pooledPrng = (): number => {
-  if (poolAt >= pool.length) {
-    pool = crypto.getRandomValues(new Uint8Array(4096));
-    poolAt = 0;
-  }
-  return pool[poolAt++] / 256;
-};
-
-export const newEnvelopeId = (): string => `env_${ulid(undefined, pooledPrng)}`;
+export const newEnvelopeId = (): string => newId('env');
 
 export interface SealFields { type: string; to: string; payload: unknown; re?: string; id?: string; ts?: number }
 

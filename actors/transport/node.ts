@@ -15,6 +15,7 @@ import type { Identity } from '../identity/ed25519.ts';
 import { LevelDatastore } from 'datastore-level';
 import { circuitRelayAddressesLast, loopbackAddressLast, publicAddressesFirst, reliableTransportsFirst } from '@libp2p/utils';
 import type { Address } from '@libp2p/interface';
+import { mkdirSync } from 'node:fs';
 
 // A type alias (not an interface) so it satisfies libp2p's Record-based ServiceMap.
 export type NodeServices = {
@@ -76,6 +77,7 @@ export async function createTransportNode(opts: NodeOptions): Promise<MeshNode> 
 
   let datastore: LevelDatastore | undefined;
   if (opts.datastorePath) {
+    mkdirSync(opts.datastorePath, { recursive: true, mode: 0o700 }); // LevelDB would create it world-readable
     datastore = new LevelDatastore(opts.datastorePath);
     await datastore.open();
   }
