@@ -7,6 +7,7 @@ import { invalid } from '../runtime/errors.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
+const DAY = 24 * 3600_000;
 
 export const daemonSchema = {
   agent: {
@@ -48,9 +49,9 @@ export const daemonSchema = {
     verbose: { type: 'bool', default: false, doc: 'Log debug lines (one JSON object per line).' },
   },
   messaging: {
-    message_ttl: { type: 'duration', default: '24h', min: 1_000, doc: 'An undelivered message expires after this long.' },
-    retry_initial: { type: 'duration', default: '1s', min: 10, doc: 'First retry delay; doubles (with jitter) after each failure.' },
-    retry_max: { type: 'duration', default: '5m', min: 10, doc: 'Cap on the retry delay.' },
+    message_ttl: { type: 'duration', default: '24h', min: 1_000, max: 30 * DAY, doc: 'An undelivered message expires after this long (at most 30d).' },
+    retry_initial: { type: 'duration', default: '1s', min: 10, max: DAY, doc: 'First retry delay; doubles (with jitter) after each failure.' },
+    retry_max: { type: 'duration', default: '5m', min: 10, max: DAY, doc: 'Cap on the retry delay (at most 1d).' },
     max_message_bytes: { type: 'int', default: 256 * KiB, min: 1, max: MiB, doc: 'Largest message body accepted, in bytes (at most 1 MiB).' },
   },
 } satisfies Schema;

@@ -6,7 +6,7 @@
 //   └── grpc        A2ANode · Diag · Ext on the unix socket (and TCP with a token)
 //
 // Everything else receives what it needs from here: the event store, the clock, the transport.
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../runtime/clock.ts';
@@ -39,6 +39,7 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
   const clock = options.clock ?? systemClock;
   const dataDir = config.daemon.data_dir;
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700); // an existing dir is tightened too: it holds the key and the socket
   const releaseLock = lockDataDir(dataDir);
   const cleanups: (() => Promise<void> | void)[] = [releaseLock];
   const cleanup = async () => {
@@ -74,9 +75,7 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
       maxEnvelopeBytes: config.messaging.max_message_bytes + 16 * 1024,
       logger: { debug: (msg, fields) => log('debug', msg, fields) },
     });
-    await root.startChild({ id: 'transport', start: async () => (await transport.start(), { stop: () => transport.stop() }) });
-
-    const messaging = await Messaging.start({
+    const messaging = await Messaging.create({
       did: identity.did,
       store,
       clock,
@@ -90,7 +89,9 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
         maxMessageBytes: config.messaging.max_message_bytes,
       },
     });
+    await root.startChild({ id: 'transport', start: async () => (await transport.start(), { stop: () => transport.stop() }) });
     transport.onPeerConnected((did) => messaging.peerConnected(did));
+    await messaging.resumeDeliveries();
 
     let resolveStopped!: () => void;
     const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -133,17 +134,34 @@ function grpcListen(config: DaemonConfig): { socketPath?: string; tcpAddr?: stri
   return { tcpAddr: addr, socketPath: join(config.daemon.data_dir, 'a2a.sock') };
 }
 
-/** The bearer token TCP clients must present; generated once, readable by the owner only. */
+/**
+ * The bearer token TCP clients must present: generated once, readable by the owner only. Written to a temp file
+ * and linked into place, so a reader never sees a half-written token and two starters never both write one.
+ */
 function ensureToken(dataDir: string): string {
   const path = join(dataDir, 'grpc-token');
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    const token = randomBytes(32).toString('base64url');
-    const fd = openSync(path, 'wx', 0o600);
-    writeSync(fd, token + '\n');
+  for (;;) {
+    try {
+      const mode = statSync(path).mode & 0o777;
+      if (mode & 0o077) throw new ApiError('FAILED_PRECONDITION', `${path} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${path}`);
+      const token = readFileSync(path, 'utf8').trim();
+      if (token.length < 32) throw new ApiError('FAILED_PRECONDITION', `${path} holds no valid token; delete it and restart to make a new one`);
+      return token;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const tmp = `${path}.${process.pid}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    writeSync(fd, randomBytes(32).toString('base64url') + '\n');
+    fsyncSync(fd);
     closeSync(fd);
-    return token;
+    try {
+      linkSync(tmp, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
   }
 }
 

@@ -5,7 +5,9 @@
 //                       DELIVERY_FAILED  │ after back-off, or PEER_CONNECTED
 //                                     ▼  │
 //                                   retrying
-//   …and from any of the three, after the TTL: expired.
+//   …and from any of the three: after the TTL, expired; when the receiver refuses the message for good
+//   (DELIVERY_REJECTED: over its size limit, malformed), rejected; when the actor has crashed past its
+//   supervisor's budget (FAIL), failed. All four outcomes are final.
 //
 // Pure: time arrives as `event.at`, randomness as `event.jitter` (both injected by the actor shell).
 // The one effect, `deliver`, is performed by actors/messaging/outbox.ts.
@@ -41,7 +43,9 @@ export type OutboxDeliveryEvent =
   | { type: 'SEND'; at: number }
   | { type: 'PEER_CONNECTED'; at: number }
   | { type: 'DELIVERED'; at: number; attempt: number }
-  | { type: 'DELIVERY_FAILED'; at: number; attempt: number; error: string; jitter: number };
+  | { type: 'DELIVERY_FAILED'; at: number; attempt: number; error: string; jitter: number }
+  | { type: 'DELIVERY_REJECTED'; at: number; attempt: number; error: string }
+  | { type: 'FAIL'; at: number; reason: string };
 
 /** Capped exponential back-off with "equal jitter": half the step is fixed, half is random. */
 export function backoffMs(attempt: number, initialMs: number, maxMs: number, jitter: number): number {
@@ -81,6 +85,9 @@ export const outboxDelivery = setup({
   states: {
     pending: {
       after: { ttl: 'expired' },
+      on: {
+        FAIL: { target: 'failed', actions: assign({ lastError: ({ event }) => event.reason }) },
+      },
       initial: 'queued',
       states: {
         queued: {
@@ -108,6 +115,11 @@ export const outboxDelivery = setup({
               target: '#outboxDelivery.delivered',
               actions: assign({ deliveredAt: ({ event }) => event.at }),
             },
+            // A permanent refusal ends it, whichever attempt it answers: retrying cannot help.
+            DELIVERY_REJECTED: {
+              target: '#outboxDelivery.rejected',
+              actions: assign({ lastError: ({ event }) => event.error }),
+            },
             DELIVERY_FAILED: {
               guard: 'currentAttempt',
               target: 'retrying',
@@ -129,10 +141,12 @@ export const outboxDelivery = setup({
       type: 'final',
       entry: assign({ lastError: ({ context }) => context.lastError || 'not delivered before the message TTL' }),
     },
+    rejected: { type: 'final' },
+    failed: { type: 'final' },
   },
 });
 
-export type OutboxState = 'queued' | 'sending' | 'retrying' | 'delivered' | 'expired';
+export type OutboxState = 'queued' | 'sending' | 'retrying' | 'delivered' | 'expired' | 'rejected' | 'failed';
 
 /** The flat state name users see (`pending.retrying` → `retrying`). */
 export function outboxStateOf(value: unknown): OutboxState {

@@ -112,11 +112,15 @@ export class PersistedActor {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Stop timers and ignore late effect results; what is persisted stays for the next recovery. */
-  stop(): void {
+  /**
+   * Stop timers and ignore late effect results; what is persisted stays for the next recovery. Resolves once
+   * an append already under way has landed, so a successor recovering the stream sees it.
+   */
+  async stop(): Promise<void> {
     this.#stopped = true;
     for (const handle of this.#timers.values()) this.#o.clock.clearTimeout(handle);
     this.#timers.clear();
+    await this.#queue;
   }
 
   #enqueue<T>(work: () => Promise<T>): Promise<T> {
@@ -157,6 +161,11 @@ export class PersistedActor {
       timerOps.push(...s.timers);
     });
     for (const { key, effect } of effectRows) allRows.push({ table: 'effects', key, value: effect });
+    // Reaching a final state retires every effect still pending from earlier steps (an attempt in flight that
+    // lost the race): nothing may re-run them after a restart.
+    if (snapshot.status === 'done') {
+      for (const { key } of this.#o.store.rows('effects', [this.stream])) allRows.push({ table: 'effects', key });
+    }
     for (const t of timerOps) {
       allRows.push({ table: 'timers', key: [this.stream, t.id], value: t.op === 'set' ? { due: t.due, event: t.event } : undefined });
     }
@@ -202,6 +211,8 @@ export class PersistedActor {
     const handle = this.#o.clock.setTimeout(() => {
       this.#timers.delete(id);
       if (this.#stopped) return;
+      // Timers longer than the platform's maximum (~24.8 days) fire early: wait again for the rest.
+      if (this.#o.clock.now() < due) return this.#arm(id, due, event);
       const fired: RowOp = { table: 'timers', key: [this.stream, id] };
       this.#enqueue(() => this.#commit([], [event], [fired], this.#seq)).catch((err) => this.#o.onCrash(err));
     }, due - this.#o.clock.now());

@@ -58,6 +58,7 @@ export class Supervisor implements Running {
   readonly path: string;
   readonly #o: SupervisorOptions;
   readonly #children = new Map<string, Child>();
+  #stopped = false;
 
   constructor(path: string, options: SupervisorOptions) {
     this.path = path;
@@ -67,6 +68,7 @@ export class Supervisor implements Running {
   /** Start a child. A failure of this first start is the caller's error (nothing is supervised); later
    *  restarts that fail count as crashes. */
   async startChild(spec: ChildSpec): Promise<void> {
+    if (this.#stopped) throw new Error(`${this.path} is stopped`);
     if (this.#children.has(spec.id)) throw new Error(`${this.path}/${spec.id} is already supervised`);
     const child: Child = { spec, running: undefined, status: 'restarting', restarts: 0, crashTimes: [], lastError: '', incarnation: 1 };
     const crash = (error: unknown) => {
@@ -101,6 +103,7 @@ export class Supervisor implements Running {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     const ids = [...this.#children.keys()].reverse();
     for (const id of ids) await this.stopChild(id);
   }
@@ -125,13 +128,17 @@ export class Supervisor implements Running {
   }
 
   async #launch(child: Child): Promise<void> {
+    if (this.#stopped || this.#children.get(child.spec.id) !== child) return;
     const incarnation = ++child.incarnation;
     const crash = (error: unknown) => {
       if (child.incarnation === incarnation) void this.#onCrash(child, error);
     };
     try {
-      child.running = await child.spec.start(crash);
-      if (child.incarnation === incarnation) child.status = 'running';
+      const running = await child.spec.start(crash);
+      // Stopped (or restarted again) while starting: this incarnation is not wanted any more.
+      if (child.incarnation !== incarnation || this.#stopped) return void (await running.stop());
+      child.running = running;
+      child.status = 'running';
     } catch (error) {
       crash(error);
     }

@@ -17,7 +17,7 @@ export interface InboxMessage {
 export interface OutboxEntry {
   id: string;
   to: string;
-  state: 'queued' | 'sending' | 'retrying' | 'delivered' | 'expired' | 'failed';
+  state: 'queued' | 'sending' | 'retrying' | 'delivered' | 'expired' | 'rejected' | 'failed';
   attempts: number;
   createdAt: number;
   nextAttemptAt: number | null;   // ms since epoch, when retrying
@@ -26,7 +26,8 @@ export interface OutboxEntry {
   expiresAt: number;
 }
 
-export interface InboxFilter { unreadOnly?: boolean; from?: string; since?: number; limit?: number }
+/** `afterId`: only messages after this one in inbox order (exclusive) — the paging cursor. */
+export interface InboxFilter { unreadOnly?: boolean; from?: string; since?: number; limit?: number; afterId?: string }
 
 export interface PeerInfo { peerId: string; did: string; addresses: string[]; latencyMs: number | null }
 
@@ -51,7 +52,7 @@ export interface Info { did: string; publicKeyHex: string; peerId: string; addre
 
 export interface Status {
   inbox: { total: number; unread: number };
-  outbox: { queued: number; sending: number; retrying: number; delivered: number; expired: number; failed: number };
+  outbox: { queued: number; sending: number; retrying: number; delivered: number; expired: number; rejected: number; failed: number };
   streams: number;
 }
 

@@ -5,7 +5,7 @@
 // its `received` event is durable, and a message id already in the inbox is acknowledged again without a
 // second append — so the sender's at-least-once retries become exactly-once here.
 import type { Clock } from '../../runtime/clock.ts';
-import { ApiError, notFound } from '../../runtime/errors.ts';
+import { ApiError, invalid, notFound } from '../../runtime/errors.ts';
 import type { EventStore } from '../../runtime/event-store.ts';
 import type { InboxFilter, InboxMessage } from '../grpc/node-api.ts';
 
@@ -56,7 +56,13 @@ export class Inbox {
   list(filter: InboxFilter): { messages: InboxMessage[]; unread: number } {
     const out: InboxMessage[] = [];
     const limit = filter.limit || Infinity;
+    if (filter.afterId && !this.#messages.has(filter.afterId)) throw invalid('cursor', 'does not name a message in this inbox');
+    let skipping = !!filter.afterId;
     for (const m of this.#messages.values()) {
+      if (skipping) {
+        skipping = m.id !== filter.afterId;
+        continue;
+      }
       if (filter.unreadOnly && m.read) continue;
       if (filter.from && m.from !== filter.from) continue;
       if (filter.since && m.receivedAt < filter.since) continue;

@@ -42,15 +42,23 @@ export class Messaging {
     this.outbox = outbox;
   }
 
-  static async start(o: MessagingOptions): Promise<Messaging> {
+  /**
+   * Builds the inbox (replaying its log) and registers the `message` handler. Call before the transport
+   * starts, so no envelope arrives to find no handler; then `resumeDeliveries()` once it has started.
+   */
+  static async create(o: MessagingOptions): Promise<Messaging> {
     const inbox = new Inbox(o.store, o.clock);
     const deliveries = new Supervisor(`${o.supervisor.path}/messaging/outbox`, { clock: o.clock });
     const outbox = new Outbox({ store: o.store, clock: o.clock, random: o.random, transport: o.transport, supervisor: deliveries });
     await o.supervisor.startChild({ id: 'messaging', start: () => deliveriesTree(inbox, deliveries) });
     const messaging = new Messaging(o, inbox, outbox);
     o.transport.handle(MESSAGE_ENVELOPE, (env) => messaging.#onMessageEnvelope(env));
-    await outbox.start();
     return messaging;
+  }
+
+  /** Resume every undelivered message of the log (needs a running transport). */
+  resumeDeliveries(): Promise<void> {
+    return this.outbox.start();
   }
 
   async send(req: { to: string; text?: string; data?: Uint8Array; contentType?: string; ttlMs?: number }): Promise<{ messageId: string; queued: boolean }> {
@@ -133,8 +141,9 @@ export class Messaging {
       await this.inbox.receive({ ...m, from: env.from, to: this.#o.did });
       return { type: 'message.ack', payload: { id: m.id } };
     } catch (err) {
-      // A refusal is an answer, not a crash: the sender records it and retries or gives up.
-      return { type: 'message.ack', payload: { error: err instanceof Error ? err.message : String(err) } };
+      // A refusal is an answer, not a crash: the sender records it and retries, or gives up when it is permanent.
+      const permanent = err instanceof ApiError && (err.code === 'INVALID_ARGUMENT' || err.code === 'ALREADY_EXISTS');
+      return { type: 'message.ack', payload: { error: err instanceof Error ? err.message : String(err), permanent } };
     }
   }
 }

@@ -83,9 +83,8 @@ export class Outbox {
       if (!snapshot) continue;
       const ctx = snapshot.context as OutboxDeliveryContext;
       if (filter.to && ctx.to !== filter.to) continue;
-      const failed = this.#o.supervisor.status(id)?.status === 'failed';
-      const state = failed ? 'failed' : outboxStateOf(snapshot.value);
-      if (filter.pendingOnly && (snapshot.status === 'done' || failed)) continue;
+      const state = outboxStateOf(snapshot.value);
+      if (filter.pendingOnly && snapshot.status === 'done') continue;
       out.push({
         id: ctx.id,
         to: ctx.to,
@@ -94,7 +93,7 @@ export class Outbox {
         createdAt: ctx.createdAt,
         nextAttemptAt: state === 'retrying' ? ctx.nextAttemptAt : null,
         deliveredAt: ctx.deliveredAt,
-        lastError: failed ? this.#o.supervisor.status(id)!.lastError : ctx.lastError,
+        lastError: ctx.lastError,
         expiresAt: ctx.createdAt + ctx.ttlMs,
       });
       if (filter.limit && out.length >= filter.limit) break;
@@ -103,7 +102,7 @@ export class Outbox {
   }
 
   counts(): Record<OutboxEntry['state'], number> {
-    const counts = { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, failed: 0 };
+    const counts = { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, rejected: 0, failed: 0 };
     for (const e of this.list({})) counts[e.state] += 1;
     return counts;
   }
@@ -112,6 +111,7 @@ export class Outbox {
     let first = created;
     await this.#o.supervisor.startChild({
       id,
+      onFailed: (reason) => this.#markFailed(id, reason),
       start: async (crash) => {
         const actor = first ?? (await PersistedActor.recover(this.#actorOptions(id, crash)));
         if (first) bindCrash?.(crash);
@@ -120,6 +120,21 @@ export class Outbox {
         return { stop: () => this.#untrack(id, actor) };
       },
     });
+  }
+
+  /**
+   * Past its crash budget the delivery cannot be trusted to step itself, so the FAIL event is appended
+   * directly, with its pending effects and timers cleared in the same transaction: the failure is durable and
+   * a restart does not resume the delivery.
+   */
+  async #markFailed(id: string, reason: string): Promise<void> {
+    const stream = OUTBOX_PREFIX + id;
+    const rows = [
+      ...[...this.#o.store.rows('effects', [stream])].map(({ key }) => ({ table: 'effects' as const, key })),
+      ...[...this.#o.store.rows('timers', [stream])].map(({ key }) => ({ table: 'timers' as const, key })),
+    ];
+    await this.#o.store.append(stream, [{ type: 'FAIL', at: this.#o.clock.now(), data: { reason } }], { rows });
+    this.#live.delete(id);
   }
 
   #track(id: string, actor: PersistedActor): void {
@@ -132,9 +147,9 @@ export class Outbox {
     evictWhenDone();
   }
 
-  #untrack(id: string, actor: PersistedActor): void {
-    actor.stop();
+  async #untrack(id: string, actor: PersistedActor): Promise<void> {
     if (this.#live.get(id) === actor) this.#live.delete(id);
+    await actor.stop();
   }
 
   #actorOptions(id: string, onCrash: (e: unknown) => void) {
@@ -157,8 +172,9 @@ export class Outbox {
       const reply = await this.#o.transport.request(p.to, MESSAGE_ENVELOPE, payload, {
         timeoutMs: this.#o.attemptTimeoutMs ?? 10_000,
       });
-      const ack = reply.payload as { id?: string; error?: string };
+      const ack = reply.payload as { id?: string; error?: string; permanent?: boolean };
       if (ack?.id === p.id) return [{ type: 'DELIVERED', attempt: p.attempt }];
+      if (ack?.permanent) return [{ type: 'DELIVERY_REJECTED', attempt: p.attempt, error: `refused by the receiver: ${ack.error}` }];
       return failed(ack?.error ?? 'peer did not acknowledge the message');
     } catch (err) {
       return failed(err instanceof Error ? err.message : String(err));

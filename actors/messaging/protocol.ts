@@ -13,8 +13,11 @@ export interface MessagePayload {
   sentAt: number;
 }
 
-/** The receiver's reply: `{ id }` once the message is durably in its inbox, `{ error }` otherwise. */
-export type MessageAck = { id: string } | { error: string };
+/**
+ * The receiver's reply: `{ id }` once the message is durably in its inbox; `{ error, permanent }` otherwise —
+ * permanent when retrying cannot help (the message is malformed, too large, or its id is taken).
+ */
+export type MessageAck = { id: string } | { error: string; permanent: boolean };
 
 /** Remote input is untrusted: check every field before it reaches the inbox. */
 export function parseMessagePayload(p: unknown): MessagePayload {

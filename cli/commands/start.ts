@@ -25,7 +25,29 @@ export default class Start extends BaseCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(Start);
     const { startDaemon } = await import('../../actors/daemon.ts');
-    const daemon = await startDaemon({
+    // Handlers go in before the daemon starts: a signal that arrives right after the "daemon started" line
+    // must still mean a graceful stop, not Node's default (die with no cleanup).
+    let daemon: { stop(): Promise<void> } | undefined;
+    let signals = 0;
+    const stop = () => {
+      const timer = setTimeout(() => {
+        process.stderr.write(`error: daemon did not stop within ${STOP_GRACE_MS / 1000}s; exiting\n`);
+        process.exit(1);
+      }, STOP_GRACE_MS);
+      timer.unref();
+      daemon!.stop().catch((e: unknown) => {
+        process.stderr.write(`error: stopping the daemon: ${(e as Error).message}\n`);
+        process.exitCode = 1;
+      });
+    };
+    const onSignal = (sig: NodeJS.Signals) => {
+      // A second Ctrl-C means "now": skip the graceful stop.
+      if (++signals > 1) process.exit(sig === 'SIGINT' ? 130 : 143);
+      if (daemon) stop();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const running = await startDaemon({
       config: flags.config,
       dataDir: flags['data-dir'],
       grpcAddr: flags['grpc-addr'],
@@ -36,25 +58,10 @@ export default class Start extends BaseCommand {
       mdns: flags.mdns,
       verbose: flags.verbose || undefined,
     });
-
-    let signals = 0;
-    const onSignal = (sig: NodeJS.Signals) => {
-      // A second Ctrl-C means "now": skip the graceful stop.
-      if (++signals > 1) process.exit(sig === 'SIGINT' ? 130 : 143);
-      const timer = setTimeout(() => {
-        process.stderr.write(`error: daemon did not stop within ${STOP_GRACE_MS / 1000}s; exiting\n`);
-        process.exit(1);
-      }, STOP_GRACE_MS);
-      timer.unref();
-      daemon.stop().catch((e: unknown) => {
-        process.stderr.write(`error: stopping the daemon: ${(e as Error).message}\n`);
-        process.exitCode = 1;
-      });
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    daemon = running;
+    if (signals > 0) stop(); // signalled while starting
     // Ends on a signal, the Stop RPC (`moltmesh-daemon stop`) or a fatal error inside the daemon.
-    await daemon.stopped;
+    await running.stopped;
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     // Normally nothing is left and Node exits now; a handle some library forgot to close must not keep a stopped daemon alive.

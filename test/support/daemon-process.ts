@@ -50,8 +50,9 @@ export class DaemonProcess {
   }
 
   async start(timeoutMs = 20_000): Promise<StartedLine> {
-    const args = ['bin/run.ts', 'start', '--data-dir', this.dataDir, '--port', '0', '--no-ipfs-bootstrap', '--no-mdns', ...this.extraArgs];
-    const child = spawn(NODE, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MOLTMESH_DATA_DIR: '' } });
+    const args = [join(ROOT, 'bin/run.ts'), 'start', '--data-dir', this.dataDir, '--port', '0', '--no-ipfs-bootstrap', '--no-mdns', ...this.extraArgs];
+    // cwd = the data dir: a moltbook.toml lying in the checkout must not configure the test's daemons.
+    const child = spawn(NODE, args, { cwd: this.dataDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MOLTMESH_DATA_DIR: '' } });
     this.#child = child;
     const lines = createInterface({ input: child.stdout! });
     createInterface({ input: child.stderr! }).on('line', (l) => this.output.push(`[stderr] ${l}`));

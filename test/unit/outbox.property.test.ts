@@ -160,3 +160,30 @@ describe('outbox → inbox under crashes and failures', () => {
     );
   }, 120_000);
 });
+
+describe('a delivery that crashes past its budget', () => {
+  it('is marked failed durably, with the reason, and not resumed after a restart', async () => {
+    const w = new World();
+    w.networkUp = false;
+    // A shell bug stands in for any crash: drawing the jitter for a failed attempt throws.
+    const supervisor = new Supervisor('outbox', { clock: w.clock });
+    const broken = new Outbox({ store: w.senderStore, clock: w.clock, random: () => { throw new Error('no entropy'); }, transport: w.wire, supervisor });
+    await broken.enqueue({
+      id: 'msg_01JX0000000000000000000009', from: FROM, to: TO, content: { text: 'x', data: new Uint8Array(), contentType: 'text/plain' },
+      ttlMs: 3600_000, retryInitialMs: 1000, retryMaxMs: 8000,
+    });
+    for (let i = 0; i < 50 && broken.list({})[0]?.state !== 'failed'; i++) await w.idle();
+    const [entry] = broken.list({});
+    expect(entry).toMatchObject({ state: 'failed', lastError: expect.stringContaining('no entropy') });
+    expect(supervisor.tree().children[0]).toMatchObject({ status: 'failed', restarts: 3 });
+    await supervisor.stop();
+    // After a restart the failure is still there and nothing is retried.
+    w.supervisor = new Supervisor('outbox', { clock: w.clock });
+    const again = new Outbox({ store: w.senderStore, clock: w.clock, random: () => 0.5, transport: w.wire, supervisor: w.supervisor });
+    await again.start();
+    expect(again.list({})[0]?.state).toBe('failed');
+    expect(w.supervisor.tree().children).toEqual([]);
+    await w.senderStore.close();
+    await w.receiverStore.close();
+  });
+});

@@ -218,3 +218,36 @@ describe('PersistedActor', () => {
 function effectParams(e: Effect | undefined): { attempt: number } | undefined {
   return e?.params as { attempt: number } | undefined;
 }
+
+describe('PersistedActor edge cases', () => {
+  it('a timer longer than the platform allows waits out the rest instead of firing early', async () => {
+    const t = setup();
+    // A clock whose timers fire after at most 1 s, as Node's do after ~24.8 days.
+    const capped = t.clock.setTimeout.bind(t.clock);
+    t.clock.setTimeout = (fn, ms) => capped(fn, Math.min(ms, 1_000));
+    const actor = await PersistedActor.create(t.options(), { ...input, ttlMs: 5_500 }, [{ type: 'SEND' }]);
+    t.results[0]!([{ type: 'DELIVERY_FAILED', attempt: 1, error: 'offline', jitter: 0 }]);
+    await reaches(actor, { pending: 'retrying' });
+    t.results.length = 0;
+    for (let i = 0; i < 5; i++) {
+      t.clock.advance(1_000);
+      await actor.idle();
+      t.results.splice(0).forEach((r) => r([{ type: 'DELIVERY_FAILED', attempt: 99, error: 'stale', jitter: 0 }]));
+    }
+    expect(actor.snapshot.status).toBe('active');
+    t.clock.advance(500);
+    await reaches(actor, 'expired');
+  });
+
+  it('reaching a final state retires effects still pending from earlier attempts', async () => {
+    const t = setup();
+    let actor = await PersistedActor.create(t.options(), input, [{ type: 'SEND' }]);
+    await actor.send({ type: 'PEER_CONNECTED' }); // attempt 2 while attempt 1 is still in flight
+    expect([...t.store.rows('effects', ['outbox/t'])]).toHaveLength(2);
+    t.results[1]!([{ type: 'DELIVERED', attempt: 2 }]);
+    await reaches(actor, 'delivered');
+    expect([...t.store.rows('effects', ['outbox/t'])]).toHaveLength(0);
+    actor = await t.reopen(actor);
+    expect(t.performed).toHaveLength(2); // nothing re-sent after the restart
+  });
+});
