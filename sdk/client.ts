@@ -85,6 +85,9 @@ export class DaemonError extends Error {
   }
 }
 
+/** Largest gRPC message the client sends or accepts (a message body is at most 1 MiB; a GetInbox page ~3 MiB). */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
 /** Trailer the server sets on INVALID_ARGUMENT (and other ApiErrors) naming the request field. */
 export const FIELD_METADATA_KEY = 'moltmesh-field';
 
@@ -109,7 +112,11 @@ export function connectClient(opts: ConnectOptions = {}): MoltmeshClient {
   const isUnix = address.startsWith('unix:');
   // Unix socket calls are trusted by file mode (0600); TCP calls must carry the daemon's token.
   const token = isUnix ? undefined : opts.token ?? readToken(dataDir);
-  const client = new Client(address, credentials.createInsecure());
+  const client = new Client(address, credentials.createInsecure(), {
+    // Above grpc-js's 4 MiB default, so one 1 MiB message (or a ~3 MiB GetInbox page) plus overhead always fits.
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  });
   const ctx: CallContext = { client, address, token };
   return {
     a2a: promisify(A2ANodeService, ctx),

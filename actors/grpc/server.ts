@@ -58,8 +58,15 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       await removeStaleSocket(path);
       const server = newServer(services);
       servers.push(server);
-      await bind(server, `unix:${path}`, ServerCredentials.createInsecure());
-      chmodSync(path, 0o600); // only our user may talk to the daemon without a token
+      // Only our user may talk to the daemon without a token: the socket is created 0600 (umask), not
+      // loosened-then-fixed. The umask is process-wide, so anything created meanwhile is owner-only too.
+      const umask = process.umask(0o077);
+      try {
+        await bind(server, `unix:${path}`, ServerCredentials.createInsecure());
+      } finally {
+        process.umask(umask);
+      }
+      chmodSync(path, 0o600); // the exact mode, whatever the umask left
       addresses.push(`unix:${path}`);
     }
     if (opts.tcpAddr) {

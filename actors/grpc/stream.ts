@@ -3,14 +3,16 @@
 import { status as GrpcStatus, type ServerErrorResponse, type ServerWritableStream } from '@grpc/grpc-js';
 import { statusError } from './status.ts';
 
-/** Most messages a push-style stream buffers for a slow reader before giving up with RESOURCE_EXHAUSTED. */
+/** Most messages, and bytes, a push-style stream buffers for a slow reader before giving up with RESOURCE_EXHAUSTED. */
 export const MAX_BUFFERED = 10_000;
+export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 export class StreamSink<T> {
   #call: ServerWritableStream<unknown, T>;
   #registry: StreamRegistry;
   #finished = false;
   #onClose: Array<() => void> = [];
+  #bufferedBytes = 0;   // sizes given to send()/write() of messages not yet handed to the transport
 
   constructor(call: ServerWritableStream<unknown, T>, registry: StreamRegistry) {
     this.#call = call;
@@ -31,26 +33,37 @@ export class StreamSink<T> {
     else this.#onClose.push(fn);
   }
 
-  /** Push-style write for live sources that cannot wait: buffers up to MAX_BUFFERED, then fails the stream. */
-  send(msg: T): void {
+  /**
+   * Push-style write for live sources that cannot wait. `bytes` estimates the message's encoded size. Past
+   * MAX_BUFFERED messages or MAX_BUFFERED_BYTES waiting for the reader, the stream fails with RESOURCE_EXHAUSTED;
+   * `hint` tells the reader how to recover.
+   */
+  send(msg: T, bytes: number, hint = 'resubscribe'): void {
     if (this.#finished) return;
-    if (this.#call.writableLength >= MAX_BUFFERED) {
-      this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `reader too slow: ${MAX_BUFFERED} messages buffered; resubscribe`);
+    if (this.#call.writableLength >= MAX_BUFFERED || this.#bufferedBytes + bytes > MAX_BUFFERED_BYTES) {
+      const what = this.#call.writableLength >= MAX_BUFFERED ? `${MAX_BUFFERED} messages` : `${MAX_BUFFERED_BYTES >> 20} MiB`;
+      this.fail(GrpcStatus.RESOURCE_EXHAUSTED, `reader too slow: more than ${what} waiting; ${hint}`);
       return;
     }
-    this.#call.write(msg);
+    this.#write(msg, bytes);
   }
 
   /** Pull-style write: resolves when the reader has room again; false once the stream is over. */
-  async write(msg: T): Promise<boolean> {
+  async write(msg: T, bytes = 0): Promise<boolean> {
     if (this.#finished) return false;
-    if (this.#call.write(msg)) return true;
+    if (this.#write(msg, bytes)) return true;
     await new Promise<void>((resolve) => {
       const done = () => { this.#call.off('drain', done); resolve(); };
       this.#call.once('drain', done);
       this.onClose(done);
     });
     return !this.#finished;
+  }
+
+  #write(msg: T, bytes: number): boolean {
+    this.#bufferedBytes += bytes;
+    // The callback runs once grpc-js has passed the message on to HTTP/2, which itself waits on flow control.
+    return this.#call.write(msg, () => { this.#bufferedBytes -= bytes; });
   }
 
   /** Ends the stream with OK. */

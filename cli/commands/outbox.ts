@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand, clock, formatColumns, humanDuration, plural } from '../base.ts';
 
-// OutboxState enum values as words (avoids importing the generated module at start-up).
-const STATE = ['unspecified', 'queued', 'sending', 'retrying', 'delivered', 'expired'];
+// OutboxState enum values as words (avoids importing the generated module at start-up; a test keeps them in step).
+export const STATE = ['unspecified', 'queued', 'sending', 'retrying', 'delivered', 'expired', 'failed', 'rejected'];
 
 export default class Outbox extends BaseCommand {
   static summary = 'Delivery state of messages we sent.';

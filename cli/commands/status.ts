@@ -8,10 +8,10 @@ export default class Status extends BaseCommand {
     const { flags } = await this.parse(Status);
     const s = await (await this.client(flags)).diag.status();
     const inbox = s.inbox ?? { total: 0, unread: 0 };
-    const o = s.outbox ?? { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0 };
+    const o = s.outbox ?? { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, rejected: 0, failed: 0 };
     this.rows([
       ['Inbox', `${inbox.total} messages, ${inbox.unread} unread`],
-      ['Outbox', `${o.queued} queued, ${o.sending} sending, ${o.retrying} retrying, ${o.delivered} delivered, ${o.expired} expired`],
+      ['Outbox', `${o.queued} queued, ${o.sending} sending, ${o.retrying} retrying, ${o.delivered} delivered, ${o.expired} expired, ${o.rejected} rejected, ${o.failed} failed`],
       ['Streams', s.streams],
     ]);
     return { inbox, outbox: o, streams: s.streams };

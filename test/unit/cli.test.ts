@@ -121,6 +121,70 @@ describe('errors', () => {
   });
 });
 
+/** Like cli(), without blocking this process (so an in-process fake daemon can answer). */
+function cliAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(launcher, args, { cwd: root, env: { ...process.env, MOLTMESH_DATA_DIR: dataDir, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('against a fake daemon', () => {
+  it('shows failed and rejected outbox states and counts, and the inbox cursor', async () => {
+    const { startGrpcServer } = await import('../../actors/grpc/server.ts');
+    const did = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK';
+    const id = (i: number) => `msg_01JX${String(i).padStart(22, '0')}`;
+    const entry = (i: number, state: string) => ({
+      id: id(i), to: did, state, attempts: 2, createdAt: 1, nextAttemptAt: null, deliveredAt: null, lastError: 'too big', expiresAt: 2,
+    });
+    const inbox = [1, 2, 3].map((i) => ({ id: id(i), from: did, to: did, text: `m${i}`, data: new Uint8Array(), contentType: 'text/plain', sentAt: 1, receivedAt: 2, read: false }));
+    const api = {
+      getOutbox: async () => [entry(1, 'failed'), entry(2, 'rejected')],
+      status: async () => ({
+        inbox: { total: 3, unread: 3 }, streams: 2,
+        outbox: { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, rejected: 1, failed: 1 },
+      }),
+      getInbox: async (f: { limit?: number; afterId?: string }) => {
+        const start = f.afterId ? inbox.findIndex((m) => m.id === f.afterId) + 1 : 0;
+        return { messages: inbox.slice(start, start + (f.limit ?? 100)), unread: 3 };
+      },
+      onShutdown: () => undefined,
+    };
+    const sock = join(root, 'fake.sock');
+    const server = await startGrpcServer({ api: api as never, socketPath: sock, logger: () => undefined });
+    try {
+      const at = ['--grpc-addr', `unix:${sock}`];
+      const outbox = await cliAsync(['outbox', ...at]);
+      expect(outbox.stdout).toMatch(new RegExp(`^${id(1)}  to ${did}  failed +2 attempts  last error: too big$`, 'm'));
+      expect(outbox.stdout).toMatch(new RegExp(`^${id(2)}  to ${did}  rejected +2 attempts`, 'm'));
+      expect(JSON.parse((await cliAsync(['outbox', '--json', ...at])).stdout).entries.map((e: { state: string }) => e.state)).toEqual(['failed', 'rejected']);
+      expect((await cliAsync(['status', ...at])).stdout).toContain('0 expired, 1 rejected, 1 failed');
+
+      const page = await cliAsync(['get-inbox', '--limit', '2', ...at]);
+      expect(page.stdout.trimEnd().split('\n').at(-1)).toBe(`more: --cursor ${id(2)}`);
+      const next = JSON.parse((await cliAsync(['get-inbox', '--json', '--limit', '2', '--cursor', id(2), ...at])).stdout);
+      expect([next.messages.map((m: { id: string }) => m.id), next.nextCursor]).toEqual([[id(3)], '']);
+    } finally {
+      await server.stop();
+    }
+  }, 30_000);
+});
+
+describe('outbox', () => {
+  it('has a word for every OutboxState', async () => {
+    const { OutboxState } = await import('../../proto/gen/moltmesh/v1/messaging.ts');
+    const { STATE } = await import('../../cli/commands/outbox.ts');
+    for (const [name, n] of Object.entries(OutboxState)) {
+      if (n >= 0) expect(STATE[n], name).toBe(name.replace('OUTBOX_STATE_', '').toLowerCase());
+    }
+    expect(STATE.slice(6)).toEqual(['failed', 'rejected']);
+  });
+});
+
 describe('config --local', () => {
   it('prints the resolved config as one JSON document', () => {
     const r = cli(['config', '--local', '--json', '--port', '1']);
@@ -174,6 +238,11 @@ describe('against a running daemon', () => {
     expect(JSON.parse(info.stdout)).toMatchObject({ did: d.started.did, dataDir: dir });
     expect(JSON.parse(cli(['health', '--json', '--data-dir', dir]).stdout).tree.path).toBe('daemon');
     expect(cli(['info', '--data-dir', dir]).stdout).toMatch(new RegExp(`^DID {8}${d.started.did} \\(you\\)$`, 'm'));
+    expect(cli(['status', '--data-dir', dir]).stdout).toMatch(/^Outbox +0 queued, 0 sending, 0 retrying, 0 delivered, 0 expired, 0 rejected, 0 failed$/m);
+    expect(JSON.parse(cli(['status', '--json', '--data-dir', dir]).stdout).outbox).toMatchObject({ rejected: 0, failed: 0 });
+    expect(JSON.parse(cli(['get-inbox', '--json', '--data-dir', dir]).stdout)).toEqual({ unread: 0, messages: [], nextCursor: '' });
+    const badCursor = cli(['get-inbox', '--cursor', 'nope', '--data-dir', dir]);
+    expect([badCursor.code, badCursor.stderr]).toEqual([1, 'error: cursor: not a message id (msg_<ULID>)\n']);
 
     const stop = cli(['stop', '--data-dir', dir]);
     expect(stop.code).toBe(0);

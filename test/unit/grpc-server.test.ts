@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGrpcServer, type GrpcServerHandle } from '../../actors/grpc/server.ts';
-import type { InboxMessage, NodeApi, ReplayStep } from '../../actors/grpc/node-api.ts';
+import type { InboxFilter, InboxMessage, NodeApi, OutboxEntry, ReplayStep } from '../../actors/grpc/node-api.ts';
 import { ApiError } from '../../runtime/errors.ts';
 import { connectClient, DaemonError, type MoltmeshClient } from '../../sdk/client.ts';
 
@@ -15,6 +15,9 @@ const TOKEN = 'test-token-0123456789abcdef0123456789abcdef';
 const silent = () => undefined;
 
 interface FakeApi extends NodeApi {
+  inbox: InboxMessage[];
+  inboxCalls: InboxFilter[];
+  outbox: OutboxEntry[];
   subscribers: Set<(m: InboxMessage) => void>;
   unsubscribed: number;
   replayClosed: boolean;
@@ -25,23 +28,33 @@ interface FakeApi extends NodeApi {
 function fakeApi(): FakeApi {
   const subscribers = new Set<(m: InboxMessage) => void>();
   const api: FakeApi = {
+    inbox: [],
+    inboxCalls: [],
+    outbox: [],
     subscribers,
     unsubscribed: 0,
     shutdownCbs: [],
     identity: () => ({ did: DID, publicKeyHex: 'ab'.repeat(32), peerId: '12D3KooWtest', dataDir: '/tmp/x' }),
     sendMessage: async () => ({ messageId: 'msg_01JXAAAAAAAAAAAAAAAAAAAAAA', queued: true }),
-    getInbox: async () => ({ messages: [], unread: 0 }),
+    getInbox: async (f) => {
+      // The inbox's own semantics: inbox order, afterId by position in the whole inbox, then filters and limit.
+      api.inboxCalls.push(f);
+      const start = f.afterId === undefined ? 0 : api.inbox.findIndex((m) => m.id === f.afterId) + 1;
+      if (start === 0 && f.afterId !== undefined) throw new ApiError('INVALID_ARGUMENT', 'unknown cursor', 'cursor');
+      const matching = api.inbox.slice(start).filter((m) => !f.unreadOnly || !m.read);
+      return { messages: matching.slice(0, f.limit), unread: api.inbox.filter((m) => !m.read).length };
+    },
     ackMessage: async (id) => { throw new ApiError('NOT_FOUND', `message ${id} not found`); },
     subscribeInbox: (_opts, onMessage) => {
       subscribers.add(onMessage);
       return () => { if (subscribers.delete(onMessage)) api.unsubscribed++; };
     },
-    getOutbox: async () => [],
+    getOutbox: async () => api.outbox,
     health: () => { throw new Error('boom'); },
     info: () => ({ did: DID, publicKeyHex: '', peerId: '', addresses: [], peers: 0, uptimeMs: 5, dataDir: '', grpcAddr: '', version: '0.1.0' }),
     status: async () => ({
       inbox: { total: 1, unread: 1 },
-      outbox: { queued: 0, sending: 0, retrying: 0, delivered: 2, expired: 0, failed: 0 },
+      outbox: { queued: 0, sending: 0, retrying: 0, delivered: 2, expired: 0, rejected: 1, failed: 4 },
       streams: 3,
     }),
     config: () => ({ daemon: { data_dir: '/tmp/x' } }),
@@ -70,9 +83,12 @@ function fakeApi(): FakeApi {
   return api;
 }
 
-function message(id: string): InboxMessage {
-  return { id, from: DID, to: DID, text: 'hi', data: new Uint8Array(), contentType: 'text/plain', sentAt: 1, receivedAt: 2, read: false };
+function message(id: string, data = new Uint8Array()): InboxMessage {
+  return { id, from: DID, to: DID, text: data.length ? '' : 'hi', data, contentType: 'text/plain', sentAt: 1, receivedAt: 2, read: false };
 }
+
+/** The i-th of many valid message ids, in order. */
+const msgId = (i: number) => `msg_01JX${String(i).padStart(22, '0')}`;
 
 async function rejection(p: Promise<unknown>): Promise<DaemonError> {
   try {
@@ -122,7 +138,7 @@ describe('gRPC server', () => {
   it('answers identity and diag calls', async () => {
     expect((await client.a2a.getIdentity()).did).toBe(DID);
     const status = await client.diag.status();
-    expect(status.outbox?.delivered).toBe(2);
+    expect(status.outbox).toMatchObject({ delivered: 2, rejected: 1, failed: 4 });
     expect(JSON.parse((await client.diag.getConfig()).configJson)).toEqual({ daemon: { data_dir: '/tmp/x' } });
     expect((await client.diag.version()).apiVersion).toBe('moltmesh.v1');
   });
@@ -215,6 +231,96 @@ describe('gRPC server', () => {
     expect(api.subscribers.size).toBe(0);
   });
 
+  it('pages GetInbox by bytes and by limit, with a cursor', async () => {
+    // 10 × 700 KiB ≈ 7 MiB: one response would be over gRPC's 4 MiB limit. Pages stop at ~3 MiB: 4, 4, 2.
+    api.inbox = Array.from({ length: 10 }, (_, i) => message(msgId(i), new Uint8Array(700 * 1024).fill(i)));
+    try {
+      const pages: string[][] = [];
+      let cursor = '';
+      do {
+        const res = await client.a2a.getInbox({ cursor });
+        pages.push(res.messages.map((m) => m.id));
+        expect(res.unread).toBe(10);
+        cursor = res.nextCursor;
+        if (cursor) expect(cursor).toBe(res.messages.at(-1)?.id);
+      } while (cursor && pages.length < 10);
+      expect(pages.map((p) => p.length)).toEqual([4, 4, 2]);
+      expect(pages.flat()).toEqual(api.inbox.map((m) => m.id));
+      expect(api.inboxCalls.at(-1)).toMatchObject({ afterId: pages[1][3], limit: 101 });
+
+      // By limit: a full page whose next page would be empty says so (no cursor).
+      api.inbox = api.inbox.map((m) => message(m.id)).slice(0, 6);
+      const first = await client.a2a.getInbox({ limit: 3 });
+      expect(first.nextCursor).toBe(msgId(2));
+      const last = await client.a2a.getInbox({ limit: 3, cursor: first.nextCursor });
+      expect(last.messages.map((m) => m.id)).toEqual([msgId(3), msgId(4), msgId(5)]);
+      expect(last.nextCursor).toBe('');
+
+      const e = await rejection(client.a2a.getInbox({ cursor: 'nope' }));
+      expect([e.code, e.field]).toEqual(['INVALID_ARGUMENT', 'cursor']);
+    } finally {
+      api.inbox = [];
+    }
+  });
+
+  it('maps every outbox state, failed and rejected included', async () => {
+    const entry = (id: string, state: OutboxEntry['state']): OutboxEntry => ({
+      id, to: DID, state, attempts: 1, createdAt: 1, nextAttemptAt: null, deliveredAt: null, lastError: '', expiresAt: 2,
+    });
+    api.outbox = [entry(msgId(1), 'failed'), entry(msgId(2), 'rejected'), entry(msgId(3), 'delivered')];
+    try {
+      const { entries } = await client.a2a.getOutbox({});
+      expect(entries.map((e) => e.state)).toEqual([6, 7, 4]);
+    } finally {
+      api.outbox = [];
+    }
+  });
+
+  it('ends a live subscriber that falls 16 MiB behind with RESOURCE_EXHAUSTED', async () => {
+    const before = api.unsubscribed;
+    const stream = client.a2a.subscribeInbox({});
+    await until(() => api.subscribers.size === 1);
+    // The client reads nothing: 40 × 1 MiB is far below the 10,000-message bound but over the byte bound.
+    const big = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < 40 && api.subscribers.size > 0; i++) for (const s of [...api.subscribers]) s(message(msgId(i), big));
+    await until(() => api.unsubscribed === before + 1);
+    let received = 0;
+    const e = await rejection((async () => { for await (const _ of stream) received++; })());
+    expect(e.code).toBe('RESOURCE_EXHAUSTED');
+    expect(e.message).toMatch(/reader too slow: more than 16 MiB waiting; resubscribe with include_unread/);
+    expect(received).toBeLessThan(20);
+  });
+
+  it('sends an unread backlog of any size at the pace of the reader, then goes live without duplicates', async () => {
+    // More than the 10,000 messages a push-style stream may buffer.
+    api.inbox = Array.from({ length: 12_345 }, (_, i) => message(msgId(i)));
+    api.inbox[5].read = true;
+    api.inboxCalls = [];
+    try {
+      const stream = client.a2a.subscribeInbox({ includeUnread: true });
+      const ids: string[] = [];
+      for await (const { message: m } of stream) {
+        ids.push(m!.id);
+        if (ids.length === 10) {
+          // Arrives while the backlog is being written: it is in the inbox (so in a later page) and live.
+          const late = message(msgId(20_000));
+          api.inbox.push(late);
+          for (const s of api.subscribers) s(late);
+        }
+        if (ids.length === 12_345) {
+          for (const s of api.subscribers) s(message(msgId(20_001))); // live
+        }
+        if (ids.length === 12_346) break;
+      }
+      const expected = api.inbox.filter((m) => !m.read).map((m) => m.id);
+      expect(ids).toEqual([...expected, msgId(20_001)]);
+      expect(api.inboxCalls.every((f) => f.unreadOnly && f.limit === 1000)).toBe(true);
+      expect(api.inboxCalls.length).toBe(13);
+    } finally {
+      api.inbox = [];
+    }
+  });
+
   it('fails with a clear error when no daemon listens', async () => {
     const c = connectClient({ dataDir: join(dir, 'nowhere') });
     try {
@@ -244,7 +350,10 @@ describe('gRPC server shutdown', () => {
     expect(existsSync(sock)).toBe(true);
 
     const api = fakeApi();
+    const umask = process.umask(0o002); // a loose umask: the socket must still never be more than 0600
     const server = await startGrpcServer({ api, socketPath: sock, logger: silent });
+    expect(process.umask(umask)).toBe(0o002); // restored after the bind
+    expect(statSync(sock).mode & 0o777).toBe(0o600);
     const client = connectClient({ grpcAddr: `unix:${sock}` });
     try {
       const stream = client.a2a.subscribeInbox({});

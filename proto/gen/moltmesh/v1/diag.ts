@@ -154,6 +154,7 @@ export interface OutboxCounts {
   delivered: number;
   expired: number;
   failed: number;
+  rejected: number;
 }
 
 export interface StatusResponse {
@@ -1243,7 +1244,7 @@ export const InboxCounts: MessageFns<InboxCounts> = {
 };
 
 function createBaseOutboxCounts(): OutboxCounts {
-  return { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, failed: 0 };
+  return { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, failed: 0, rejected: 0 };
 }
 
 export const OutboxCounts: MessageFns<OutboxCounts> = {
@@ -1265,6 +1266,9 @@ export const OutboxCounts: MessageFns<OutboxCounts> = {
     }
     if (message.failed !== 0) {
       writer.uint32(48).int64(message.failed);
+    }
+    if (message.rejected !== 0) {
+      writer.uint32(56).int64(message.rejected);
     }
     return writer;
   },
@@ -1330,6 +1334,14 @@ export const OutboxCounts: MessageFns<OutboxCounts> = {
             message.failed = longToNumber(reader.int64());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.rejected = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1350,6 +1362,7 @@ export const OutboxCounts: MessageFns<OutboxCounts> = {
       delivered: isSet(object.delivered) ? globalThis.Number(object.delivered) : 0,
       expired: isSet(object.expired) ? globalThis.Number(object.expired) : 0,
       failed: isSet(object.failed) ? globalThis.Number(object.failed) : 0,
+      rejected: isSet(object.rejected) ? globalThis.Number(object.rejected) : 0,
     };
   },
 
@@ -1373,6 +1386,9 @@ export const OutboxCounts: MessageFns<OutboxCounts> = {
     if (message.failed !== 0) {
       obj.failed = Math.round(message.failed);
     }
+    if (message.rejected !== 0) {
+      obj.rejected = Math.round(message.rejected);
+    }
     return obj;
   },
 
@@ -1387,6 +1403,7 @@ export const OutboxCounts: MessageFns<OutboxCounts> = {
     message.delivered = object.delivered ?? 0;
     message.expired = object.expired ?? 0;
     message.failed = object.failed ?? 0;
+    message.rejected = object.rejected ?? 0;
     return message;
   },
 };

@@ -22,6 +22,8 @@ export const OutboxState = {
   OUTBOX_STATE_EXPIRED: 5,
   /** OUTBOX_STATE_FAILED - its delivery actor exhausted its crash budget; last_error says why */
   OUTBOX_STATE_FAILED: 6,
+  /** OUTBOX_STATE_REJECTED - the receiver permanently refused it (e.g. over its size limit); last_error says why */
+  OUTBOX_STATE_REJECTED: 7,
   UNRECOGNIZED: -1,
 } as const;
 
@@ -35,6 +37,7 @@ export namespace OutboxState {
   export type OUTBOX_STATE_DELIVERED = typeof OutboxState.OUTBOX_STATE_DELIVERED;
   export type OUTBOX_STATE_EXPIRED = typeof OutboxState.OUTBOX_STATE_EXPIRED;
   export type OUTBOX_STATE_FAILED = typeof OutboxState.OUTBOX_STATE_FAILED;
+  export type OUTBOX_STATE_REJECTED = typeof OutboxState.OUTBOX_STATE_REJECTED;
   export type UNRECOGNIZED = typeof OutboxState.UNRECOGNIZED;
 }
 
@@ -61,6 +64,9 @@ export function outboxStateFromJSON(object: any): OutboxState {
     case 6:
     case "OUTBOX_STATE_FAILED":
       return OutboxState.OUTBOX_STATE_FAILED;
+    case 7:
+    case "OUTBOX_STATE_REJECTED":
+      return OutboxState.OUTBOX_STATE_REJECTED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -84,6 +90,8 @@ export function outboxStateToJSON(object: OutboxState): string {
       return "OUTBOX_STATE_EXPIRED";
     case OutboxState.OUTBOX_STATE_FAILED:
       return "OUTBOX_STATE_FAILED";
+    case OutboxState.OUTBOX_STATE_REJECTED:
+      return "OUTBOX_STATE_REJECTED";
     case OutboxState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -156,17 +164,26 @@ export interface GetInboxRequest {
   sinceMs: number;
   /** 0 = 100; at most 1000 */
   limit: number;
+  /** a previous response's next_cursor: continue after its last message */
+  cursor: string;
 }
 
+/** A page holds at most `limit` messages and about 3 MiB (always at least one message): follow next_cursor for more. */
 export interface GetInboxResponse {
   /** oldest first */
   messages: InboxMessage[];
   /** unread messages in the whole inbox, not just this page */
   unread: number;
+  /** opaque; empty when there are no more matching messages */
+  nextCursor: string;
 }
 
+/**
+ * A reader too slow for the live rate (more than 10,000 messages or 16 MiB waiting) is ended with
+ * RESOURCE_EXHAUSTED; resubscribe with include_unread to catch up.
+ */
 export interface SubscribeInboxRequest {
-  /** first send every unread message, then go live */
+  /** first send every unread message (at the reader's pace), then go live */
   includeUnread: boolean;
 }
 
@@ -874,7 +891,7 @@ export const SendMessageResponse: MessageFns<SendMessageResponse> = {
 };
 
 function createBaseGetInboxRequest(): GetInboxRequest {
-  return { unreadOnly: false, from: "", sinceMs: 0, limit: 0 };
+  return { unreadOnly: false, from: "", sinceMs: 0, limit: 0, cursor: "" };
 }
 
 export const GetInboxRequest: MessageFns<GetInboxRequest> = {
@@ -890,6 +907,9 @@ export const GetInboxRequest: MessageFns<GetInboxRequest> = {
     }
     if (message.limit !== 0) {
       writer.uint32(32).uint32(message.limit);
+    }
+    if (message.cursor !== "") {
+      writer.uint32(42).string(message.cursor);
     }
     return writer;
   },
@@ -939,6 +959,14 @@ export const GetInboxRequest: MessageFns<GetInboxRequest> = {
             message.limit = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.cursor = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -965,6 +993,7 @@ export const GetInboxRequest: MessageFns<GetInboxRequest> = {
         ? globalThis.Number(object.since_ms)
         : 0,
       limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
     };
   },
 
@@ -982,6 +1011,9 @@ export const GetInboxRequest: MessageFns<GetInboxRequest> = {
     if (message.limit !== 0) {
       obj.limit = Math.round(message.limit);
     }
+    if (message.cursor !== "") {
+      obj.cursor = message.cursor;
+    }
     return obj;
   },
 
@@ -994,12 +1026,13 @@ export const GetInboxRequest: MessageFns<GetInboxRequest> = {
     message.from = object.from ?? "";
     message.sinceMs = object.sinceMs ?? 0;
     message.limit = object.limit ?? 0;
+    message.cursor = object.cursor ?? "";
     return message;
   },
 };
 
 function createBaseGetInboxResponse(): GetInboxResponse {
-  return { messages: [], unread: 0 };
+  return { messages: [], unread: 0, nextCursor: "" };
 }
 
 export const GetInboxResponse: MessageFns<GetInboxResponse> = {
@@ -1009,6 +1042,9 @@ export const GetInboxResponse: MessageFns<GetInboxResponse> = {
     }
     if (message.unread !== 0) {
       writer.uint32(16).uint32(message.unread);
+    }
+    if (message.nextCursor !== "") {
+      writer.uint32(26).string(message.nextCursor);
     }
     return writer;
   },
@@ -1042,6 +1078,14 @@ export const GetInboxResponse: MessageFns<GetInboxResponse> = {
             message.unread = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nextCursor = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1060,6 +1104,11 @@ export const GetInboxResponse: MessageFns<GetInboxResponse> = {
         ? object.messages.map((e: any) => InboxMessage.fromJSON(e))
         : [],
       unread: isSet(object.unread) ? globalThis.Number(object.unread) : 0,
+      nextCursor: isSet(object.nextCursor)
+        ? globalThis.String(object.nextCursor)
+        : isSet(object.next_cursor)
+        ? globalThis.String(object.next_cursor)
+        : "",
     };
   },
 
@@ -1071,6 +1120,9 @@ export const GetInboxResponse: MessageFns<GetInboxResponse> = {
     if (message.unread !== 0) {
       obj.unread = Math.round(message.unread);
     }
+    if (message.nextCursor !== "") {
+      obj.nextCursor = message.nextCursor;
+    }
     return obj;
   },
 
@@ -1081,6 +1133,7 @@ export const GetInboxResponse: MessageFns<GetInboxResponse> = {
     const message = createBaseGetInboxResponse();
     message.messages = object.messages?.map((e) => InboxMessage.fromPartial(e)) || [];
     message.unread = object.unread ?? 0;
+    message.nextCursor = object.nextCursor ?? "";
     return message;
   },
 };
