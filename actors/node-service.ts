@@ -40,11 +40,7 @@ export function createNodeApi(p: NodeServiceParts): NodeApi {
     sendMessage: (req) => p.messaging.send(req),
     getInbox: async (filter) => p.messaging.getInbox(filter),
     ackMessage: (id) => p.messaging.ack(id),
-    subscribeInbox(opts, onMessage) {
-      const off = p.messaging.inbox.subscribe(onMessage);
-      if (opts.includeUnread) for (const m of p.messaging.inbox.list({ unreadOnly: true }).messages) onMessage(m);
-      return off;
-    },
+    subscribeInbox: (onMessage) => p.messaging.inbox.subscribe(onMessage),
     getOutbox: async (filter) => p.messaging.getOutbox(filter),
 
     health: () => ({

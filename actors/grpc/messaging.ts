@@ -67,7 +67,7 @@ export function messagingHandlers(api: NodeApi, ctx: HandlerContext): MessagingH
       // null once live. A held message that the backlog also returns is sent once, with the backlog.
       let held: Map<string, InboxMessage> | null = req.includeUnread ? new Map() : null;
       let heldBytes = 0;
-      const unsubscribe = api.subscribeInbox({}, (m) => {
+      const unsubscribe = api.subscribeInbox((m) => {
         // Runs inside the daemon's delivery path: a bad message must end this stream, not throw into messaging.
         try {
           if (held === null) {

@@ -65,8 +65,9 @@ export interface NodeApi {
   sendMessage(req: { to: string; text?: string; data?: Uint8Array; contentType?: string; ttlMs?: number }): Promise<{ messageId: string; queued: boolean }>;
   getInbox(filter: InboxFilter): Promise<{ messages: InboxMessage[]; unread: number }>;
   ackMessage(id: string): Promise<{ alreadyRead: boolean }>;
-  /** Live inbox: calls onMessage for each message appended after the call (and, if includeUnread, first every unread one). Returns an unsubscribe function. */
-  subscribeInbox(opts: { includeUnread?: boolean }, onMessage: (m: InboxMessage) => void): () => void;
+  /** Live inbox: calls onMessage for each message appended after the call. Returns an unsubscribe function.
+   *  (The gRPC edge sends the unread backlog itself, paged through getInbox, with backpressure.) */
+  subscribeInbox(onMessage: (m: InboxMessage) => void): () => void;
   getOutbox(filter: { id?: string; to?: string; pendingOnly?: boolean; limit?: number }): Promise<OutboxEntry[]>;
   // diag
   health(): Health;

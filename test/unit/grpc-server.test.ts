@@ -45,7 +45,7 @@ function fakeApi(): FakeApi {
       return { messages: matching.slice(0, f.limit), unread: api.inbox.filter((m) => !m.read).length };
     },
     ackMessage: async (id) => { throw new ApiError('NOT_FOUND', `message ${id} not found`); },
-    subscribeInbox: (_opts, onMessage) => {
+    subscribeInbox: (onMessage) => {
       subscribers.add(onMessage);
       return () => { if (subscribers.delete(onMessage)) api.unsubscribed++; };
     },
