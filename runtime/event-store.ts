@@ -126,6 +126,12 @@ export class EventStore {
     }
   }
 
+  /** One event by its sequence number. */
+  readOne(stream: string, seq: number): StoredEvent | undefined {
+    const raw = this.#events.get([stream, seq]);
+    return raw ? this.#decodeEvent(stream, seq, raw) : undefined;
+  }
+
   head(stream: string): number {
     return this.#heads.get(stream) ?? 0;
   }
