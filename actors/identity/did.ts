@@ -3,6 +3,11 @@
 // A did:key is 'did:key:' + multibase(base58btc, varint(0xed) ++ 32-byte public key), so it always starts
 // 'did:key:z6Mk'. A libp2p Ed25519 peer id is an identity multihash of the protobuf-wrapped public key, so
 // it embeds the key too: DID → peer id needs no lookup, and either can be checked against the other.
+//
+// The conversions are memoised: every envelope sent or received checks its DIDs and maps them to keys and peer
+// ids several times, and base58 decoding cost ~12 µs a time (~70 µs per message before). Peers are few and
+// repeat, so small bounded caches hit almost always. Only successful conversions are cached: a bad input throws
+// the same error naming its field every time.
 import { base58btc } from 'multiformats/bases/base58';
 import { publicKeyFromRaw } from '@libp2p/crypto/keys';
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id';
@@ -16,6 +21,26 @@ const KEY_BYTES = 32;
 // base58btc of 34 bytes is at most 47 chars; bound the input before decoding it.
 const MAX_DID_LENGTH = DID_PREFIX.length + 1 + 48;
 
+// Bounded by count, dropping the oldest insertion when full (no reordering on hits: cheaper than a true LRU, and
+// an attacker cycling through many keys only costs us re-decoding, never correctness).
+const MAX_CACHED = 10_000;
+
+class Memo<V> {
+  private readonly map = new Map<string, V>();
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+  set(key: string, value: V): V {
+    if (this.map.size >= MAX_CACHED) this.map.delete(this.map.keys().next().value as string);
+    this.map.set(key, value);
+    return value;
+  }
+}
+
+const keyByDid = new Memo<Uint8Array>();
+const peerIdByDid = new Memo<PeerId>();
+const didByPeerId = new Memo<string>();
+
 export function didFromPublicKey(pub: Uint8Array): string {
   if (!(pub instanceof Uint8Array) || pub.length !== KEY_BYTES) {
     throw new TypeError(`Ed25519 public key must be ${KEY_BYTES} bytes`);
@@ -28,6 +53,13 @@ export function didFromPublicKey(pub: Uint8Array): string {
 
 /** The raw 32-byte Ed25519 key in a did:key; throws INVALID_ARGUMENT naming `field` on anything else. */
 export function publicKeyFromDid(did: string, field = 'did'): Uint8Array {
+  const cached = typeof did === 'string' ? keyByDid.get(did) : undefined;
+  // A copy, so a caller that writes into the result cannot corrupt the cache.
+  if (cached !== undefined) return cached.slice();
+  return keyByDid.set(did, decodeDid(did, field)).slice();
+}
+
+function decodeDid(did: string, field: string): Uint8Array {
   if (typeof did !== 'string' || did.length === 0) throw invalid(field, 'a DID is required (did:key:z6Mk…)');
   if (did.length > MAX_DID_LENGTH) throw invalid(field, 'too long for an Ed25519 did:key');
   if (!did.startsWith(DID_PREFIX)) throw invalid(field, `not a did:key DID: ${JSON.stringify(did)} (expected did:key:z6Mk…)`);
@@ -50,6 +82,7 @@ export function publicKeyFromDid(did: string, field = 'did'): Uint8Array {
 
 export function isDid(s: unknown): s is string {
   if (typeof s !== 'string') return false;
+  if (keyByDid.get(s) !== undefined) return true;
   try {
     publicKeyFromDid(s);
     return true;
@@ -59,11 +92,15 @@ export function isDid(s: unknown): s is string {
 }
 
 export function peerIdFromDid(did: string, field = 'did'): PeerId {
-  return peerIdFromPublicKey(publicKeyFromRaw(publicKeyFromDid(did, field)));
+  // PeerId objects are immutable, so one instance can be shared.
+  return peerIdByDid.get(did) ?? peerIdByDid.set(did, peerIdFromPublicKey(publicKeyFromRaw(publicKeyFromDid(did, field))));
 }
 
 /** Accepts a PeerId or its string form; only Ed25519 peer ids have a did:key. */
 export function didFromPeerId(peerId: PeerId | string, field = 'peer_id'): string {
+  // A PeerId keeps its string form once computed, so this key costs nothing after the first call.
+  const cached = didByPeerId.get(String(peerId));
+  if (cached !== undefined) return cached;
   let id: PeerId;
   try {
     id = typeof peerId === 'string' ? peerIdFromString(peerId) : peerId;
@@ -73,5 +110,5 @@ export function didFromPeerId(peerId: PeerId | string, field = 'peer_id'): strin
   if (id.type !== 'Ed25519' || id.publicKey == null) {
     throw invalid(field, `peer ${id.toString()} has a ${id.type} key; only Ed25519 peers have a did:key`);
   }
-  return didFromPublicKey(id.publicKey.raw);
+  return didByPeerId.set(String(peerId), didFromPublicKey(id.publicKey.raw));
 }

@@ -41,6 +41,9 @@ export class EnvelopeRejected extends Error {
 
 export const DEFAULT_MAX_ENVELOPE_BYTES = 1024 * 1024;
 export const DEFAULT_FRESHNESS_MS = 5 * 60_000;
+/** How far ahead of our clock a sender's ts may be. Small: a wide future margin only helps someone pre-stamping
+ * envelopes to keep them valid for longer (and an honest clock is not minutes ahead). */
+export const DEFAULT_MAX_FUTURE_MS = 30_000;
 
 const DOMAIN = new TextEncoder().encode('moltmesh/envelope/v1\n');
 const ID_RE = /^env_[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -56,6 +59,8 @@ const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
 const encode = (value: unknown): Uint8Array => new Uint8Array(encoder.encode(value));
 
 export const newEnvelopeId = (): string => newId('env');
+export const isEnvelopeId = (x: unknown): x is string => typeof x === 'string' && ID_RE.test(x);
+export const isEnvelopeType = (x: unknown): x is string => typeof x === 'string' && TYPE_RE.test(x);
 
 export interface SealFields { type: string; to: string; payload: unknown; re?: string; id?: string; ts?: number }
 
@@ -84,7 +89,10 @@ export interface OpenOptions {
   remotePeerId: PeerId | string;
   now?: number;
   maxBytes?: number;
+  /** How old an envelope may be (default 5 min). */
   freshnessMs?: number;
+  /** How far ahead of `now` its ts may be (default 30 s). */
+  maxFutureMs?: number;
   /** When given, duplicates are refused and accepted ids recorded. */
   replay?: ReplayGuard;
 }
@@ -93,6 +101,7 @@ export interface OpenOptions {
 export function openEnvelope(bytes: Uint8Array, opts: OpenOptions): Envelope {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
   const freshnessMs = opts.freshnessMs ?? DEFAULT_FRESHNESS_MS;
+  const maxFutureMs = opts.maxFutureMs ?? DEFAULT_MAX_FUTURE_MS;
   const now = opts.now ?? Date.now();
   if (bytes.length > maxBytes) throw new EnvelopeRejected('too-large', `${bytes.length} > ${maxBytes} bytes`);
 
@@ -102,17 +111,14 @@ export function openEnvelope(bytes: Uint8Array, opts: OpenOptions): Envelope {
   const fromKey = publicKeyFromDid(env.from, 'from');
   if (!equalBytes(fromKey, remoteKey(opts.remotePeerId))) throw new EnvelopeRejected('sender-mismatch');
   if (env.to !== opts.ourDid) throw new EnvelopeRejected('not-for-us');
-  if (now - env.ts > freshnessMs || (opts.replay && env.ts <= opts.replay.floorTs)) {
+  if (now - env.ts > freshnessMs || (opts.replay && env.ts <= opts.replay.floorFor(env.from))) {
     throw new EnvelopeRejected('stale', `${now - env.ts} ms old`);
   }
-  if (env.ts - now > freshnessMs) throw new EnvelopeRejected('from-future', `${env.ts - now} ms ahead`);
+  if (env.ts - now > maxFutureMs) throw new EnvelopeRejected('from-future', `${env.ts - now} ms ahead`);
+  // Per sender, so one peer can neither burn ids another peer will use nor move another peer's floor.
+  if (opts.replay?.has(env.from, env.id)) throw new EnvelopeRejected('duplicate', env.id);
   if (!verifySignature(fromKey, signedBytes(body), sig)) throw new EnvelopeRejected('bad-signature');
-  if (opts.replay) {
-    // Keyed by sender too, so one peer cannot burn ids another peer will use.
-    const key = `${env.from} ${env.id}`;
-    if (opts.replay.has(key)) throw new EnvelopeRejected('duplicate', env.id);
-    opts.replay.add(key, env.ts, now);
-  }
+  opts.replay?.add(env.from, env.id, env.ts, now);
   return env;
 }
 
@@ -169,13 +175,13 @@ function bodyProblem(x: unknown): string | null {
   if (!isPlainObject(x)) return 'body is not a map';
   for (const k of Object.keys(x)) if (!BODY_KEYS.has(k)) return `unknown field ${JSON.stringify(k.slice(0, 32))}`;
   if (x.v !== 1) return 'unsupported version';
-  if (typeof x.type !== 'string' || !TYPE_RE.test(x.type)) return 'bad type';
-  if (typeof x.id !== 'string' || !ID_RE.test(x.id)) return 'bad id';
+  if (!isEnvelopeType(x.type)) return 'bad type';
+  if (!isEnvelopeId(x.id)) return 'bad id';
   if (!isDid(x.from)) return 'bad from';
   if (!isDid(x.to)) return 'bad to';
   if (typeof x.ts !== 'number' || !Number.isSafeInteger(x.ts) || x.ts < 0) return 'bad ts';
   if (!('payload' in x)) return 'missing payload';
-  if (x.re !== undefined && (typeof x.re !== 'string' || !ID_RE.test(x.re))) return 'bad re';
+  if (x.re !== undefined && !isEnvelopeId(x.re)) return 'bad re';
   return null;
 }
 

@@ -1,10 +1,11 @@
-// One long-lived outbound stream to a peer, carrying many requests at once.
+// One long-lived outbound stream to a peer, carrying many envelopes at once.
 //
 // Opening a stream per request costs a protocol negotiation (~1.2 ms on loopback TCP, ~2.5 ms QUIC, and ~1,300
-// requests/s at best); a reused stream costs ~0.2 ms (~12,000/s). Requests are written as frames as they come;
-// replies may arrive in any order and are matched to their request by the `re` field. The session knows nothing
-// about signatures: the waiter fully verifies the reply it is handed, so a bogus `re` can only fail that request.
-// When the stream ends or breaks, every pending request fails and the session is discarded; the next request
+// requests/s at best); a reused stream costs ~0.2 ms (~12,000/s). Envelopes (a plain request, or a `batch` of
+// them, see batcher.ts) are written as frames as they come; replies may arrive in any order and are matched to the
+// envelope they answer by their `re` field. The session knows nothing about signatures: whoever waits fully
+// verifies the reply it is handed, so a bogus `re` can only fail that envelope's requests.
+// When the stream ends or breaks, every pending envelope fails and the session is discarded; the next request
 // opens a new one.
 import type { Stream } from '@libp2p/interface';
 import { peekEnvelope } from './envelope.ts';
@@ -33,29 +34,33 @@ export class Session {
     return this.closedBy !== undefined;
   }
 
-  /** Writes one request frame and resolves with the bytes of the frame whose `re` is `id`. */
-  async call(id: string, bytes: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+  /**
+   * Resolves with the bytes of the frame whose `re` is `id`; fails when the session closes first. Call before
+   * writing the envelope, so even an immediate reply finds its waiter.
+   */
+  expect(id: string): Promise<Uint8Array> {
+    if (this.closedBy) return Promise.reject(this.closedBy);
+    return new Promise<Uint8Array>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+  }
+
+  /** Nobody waits for `id` any more (its callers timed out): a reply that comes later is a stray. */
+  forget(id: string): void {
+    this.pending.delete(id);
+  }
+
+  /** Queues one frame, waiting only while the stream's send buffer is full. */
+  async write(bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
     if (this.closedBy) throw this.closedBy;
-    const reply = new Promise<Uint8Array>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    // The reply may fail (session closed, timeout) while we still wait for the write to drain; without a handler
-    // attached by then Node would treat it as an unhandled rejection and exit.
-    reply.catch(() => {});
-    const onAbort = () => this.settle(id, undefined, signal.reason ?? new Error('aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
     try {
       await writeFrame(this.stream, bytes, signal);
-      return await reply;
     } catch (err) {
-      this.pending.delete(id);
-      // A failed write (not our own timeout) means the stream is unusable: fail the session so the next
+      // A failed write (not an abort of ours) means the stream is unusable: fail the session so the next
       // request opens a new one instead of queueing behind a dead stream.
-      if (!signal.aborted && !this.closedBy && this.stream.writeStatus !== 'writable') {
+      if (!signal?.aborted && !this.closedBy && this.stream.writeStatus !== 'writable') {
         this.fail(new SessionClosed(err));
         this.stream.abort(err as Error);
       }
       throw err;
-    } finally {
-      signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -63,25 +68,19 @@ export class Session {
     try {
       for await (const bytes of readFrames(this.stream, maxBytes)) {
         const re = peekEnvelope(bytes)?.re;
-        if (re === undefined || !this.pending.has(re)) {
+        const w = re === undefined ? undefined : this.pending.get(re);
+        if (w === undefined) {
           onStrayReply(re === undefined ? 'unreadable reply' : 'reply to no pending request'); // e.g. after a timeout
           continue;
         }
-        this.settle(re, bytes);
+        this.pending.delete(re!);
+        w.resolve(bytes);
       }
       this.fail(new SessionClosed());
     } catch (err) {
       this.fail(new SessionClosed(err));
       this.stream.abort(err as Error);
     }
-  }
-
-  private settle(id: string, bytes: Uint8Array | undefined, err?: Error): void {
-    const w = this.pending.get(id);
-    if (!w) return;
-    this.pending.delete(id);
-    if (bytes) w.resolve(bytes);
-    else w.reject(err!);
   }
 
   private fail(err: Error): void {

@@ -1,31 +1,44 @@
 // The transport actor's core: signed envelopes over one libp2p protocol.
 //
-// A request is one sealed envelope written as a frame on a stream of ENVELOPE_PROTOCOL; we keep one long-lived
-// stream per peer (see session.ts), but a receiver also serves clients that open a stream per request and
-// half-close it. The receiver checks each envelope (size, signature, sender = the Noise-authenticated peer,
-// addressee, freshness, duplicate), runs the handler for its type and writes one signed reply (`re` = request
-// id). Anything that fails a check never reaches a handler: it is counted by reason, logged at debug level, and
-// answered with a signed error reply when the request can at least be identified, else the stream is reset.
-import { multiaddr } from '@multiformats/multiaddr';
+// A request travels in a sealed envelope written as a frame on a stream of ENVELOPE_PROTOCOL; we keep one
+// long-lived stream per peer (see session.ts), but a receiver also serves clients that open a stream per request
+// and half-close it. Requests to one peer issued together are sealed as one `batch` envelope (batcher.ts, batch.ts):
+// one signature for all of them, answered by one signed `batch` reply; a request alone goes as a plain envelope.
+// The receiver first takes a token from the sending peer's rate limit (rate-limit.ts), then checks the envelope
+// (size, signature, sender = the Noise-authenticated peer, addressee, freshness, duplicate per sender), runs the
+// handler for its type — for each inner request of a batch, concurrently — and writes one signed reply (`re` =
+// envelope id). Anything that fails a check never reaches a handler: it is counted by reason, logged at debug level,
+// and answered with a signed error reply when the envelope can at least be identified, else the stream is reset.
+// Within a batch, an inner request with no handler or whose handler fails gets an inner error reply, counted the
+// same way as for a plain request.
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { ApiError, invalid } from '../../runtime/errors.ts';
 import { didFromPeerId, peerIdFromDid } from '../identity/did.ts';
 import type { Identity } from '../identity/ed25519.ts';
 import {
-  DEFAULT_FRESHNESS_MS, DEFAULT_MAX_ENVELOPE_BYTES, EnvelopeRejected, openEnvelope, peekEnvelope, sealEnvelope,
-  type Envelope,
+  BATCH_TYPE, ENVELOPE_OVERHEAD_BYTES, encodedSize, parseBatchRequests, type InnerReply, type InnerRequest,
+} from './batch.ts';
+import { Batcher } from './batcher.ts';
+import {
+  DEFAULT_FRESHNESS_MS, DEFAULT_MAX_ENVELOPE_BYTES, EnvelopeRejected, isEnvelopeType, newEnvelopeId, openEnvelope,
+  peekEnvelope, sealEnvelope, type Envelope,
 } from './envelope.ts';
 import { FrameMalformed, FrameTooLarge, readFrames, writeFrame } from './frame.ts';
 import { createTransportNode, type MeshNode, type NodeOptions } from './node.ts';
+import { ERROR_TYPE, errorPayload, PeerRejected } from './peer-rejected.ts';
+import { PeerRateLimiter, type RateLimit } from './rate-limit.ts';
 import { ReplayGuard } from './replay-guard.ts';
 import { Session } from './session.ts';
 
+export { ERROR_TYPE, PeerRejected };
 export const ENVELOPE_PROTOCOL = '/moltmesh/envelope/1.0.0';
-/** Reply type carrying `{ error: reason, message? }` when a request was refused or its handler failed. */
-export const ERROR_TYPE = 'error';
-// Requests handled at once per inbound stream; beyond that we stop reading and the stream's flow control pushes back.
+// Requests handled at once per inbound stream (a batch counts its inner requests); beyond that we stop reading and
+// the stream's flow control pushes back.
 const MAX_INFLIGHT_PER_STREAM = 256;
+// Enough to amortise a signature over many requests; small enough that a batch's reply is not held up for long.
+const DEFAULT_MAX_BATCH = 128;
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -37,6 +50,10 @@ export interface TransportOptions extends NodeOptions {
   requestTimeoutMs?: number;   // default 10 s: dial + write + handler + reply
   /** Envelope streams per connection and direction; we use one, clients that open one per request need more. */
   maxStreams?: number;
+  /** Inbound envelopes per remote peer (token bucket); default 2,000/s sustained, burst 4,000. */
+  inboundRate?: Partial<RateLimit>;
+  /** Most requests sealed into one `batch` envelope; default 128, 1 turns batching off. */
+  maxBatch?: number;
   logger?: Logger;
   now?: () => number;
 }
@@ -47,16 +64,6 @@ export interface PeerSummary { peerId: string; did: string; addresses: string[];
 
 export interface TransportStats { received: number; sent: number; rejected: Record<string, number> }
 
-/** The remote peer answered with an error reply; `reason` is its machine reason (e.g. "unknown-type"). */
-export class PeerRejected extends ApiError {
-  readonly reason: string;
-  constructor(reason: string, message?: string) {
-    super('FAILED_PRECONDITION', `peer refused the request: ${reason}${message ? ` (${message})` : ''}`);
-    this.name = 'PeerRejected';
-    this.reason = reason;
-  }
-}
-
 const noLogger: Logger = { debug: () => {} };
 
 export class Transport {
@@ -66,14 +73,16 @@ export class Transport {
   private readonly freshnessMs: number;
   private readonly timeoutMs: number;
   private readonly maxStreams: number;
+  private readonly maxBatch: number;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly replay: ReplayGuard;
+  private readonly limiter: PeerRateLimiter;
   private readonly handlers = new Map<string, Handler>();
   private readonly latency = new Map<string, number>();
-  private readonly sessions = new Map<string, Promise<Session>>();
+  private readonly sessions = new Map<string, Promise<Batcher>>();
   /** Session openings still dialing: when the peer connects meanwhile, new requests stop waiting for them. */
-  private readonly unopened = new Set<Promise<Session>>();
+  private readonly unopened = new Set<Promise<Batcher>>();
   private readonly counters = { received: 0, sent: 0, rejected: {} as Record<string, number> };
 
   static async create(opts: TransportOptions): Promise<Transport> {
@@ -87,9 +96,11 @@ export class Transport {
     this.freshnessMs = opts.freshnessMs ?? DEFAULT_FRESHNESS_MS;
     this.timeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.maxStreams = opts.maxStreams ?? 64;
+    this.maxBatch = Math.max(1, opts.maxBatch ?? DEFAULT_MAX_BATCH);
     this.log = opts.logger ?? noLogger;
     this.now = opts.now ?? Date.now;
     this.replay = new ReplayGuard({ windowMs: this.freshnessMs });
+    this.limiter = new PeerRateLimiter(opts.inboundRate);
   }
 
   get did(): string {
@@ -126,6 +137,7 @@ export class Transport {
   /** Routes envelopes of `type` to `handler`; its result goes back to the sender as the signed reply. */
   handle(type: string, handler: Handler): void {
     if (type === ERROR_TYPE) throw new TypeError(`"${ERROR_TYPE}" is reserved for error replies`);
+    if (type === BATCH_TYPE) throw new TypeError(`"${BATCH_TYPE}" is reserved for batches of requests`);
     this.handlers.set(type, handler);
   }
 
@@ -135,47 +147,33 @@ export class Transport {
 
   // ---- outgoing ----
 
-  /** Sends one envelope and returns the verified reply. Throws ApiError (UNAVAILABLE, DEADLINE_EXCEEDED, …). */
+  /**
+   * Sends one request and returns its verified reply (its own, also when it travelled in a batch: then the reply's
+   * `id`/`ts` are the batch reply's). Throws ApiError (UNAVAILABLE, DEADLINE_EXCEEDED, PeerRejected, …).
+   */
   async request(toDid: string, type: string, payload: unknown,
     opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Envelope> {
     const peer = peerIdFromDid(toDid, 'to');
     if (toDid === this.did) throw invalid('to', 'cannot send to our own DID');
+    if (!isEnvelopeType(type)) throw new TypeError(`cannot seal envelope: bad type`);
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    const sealed = sealEnvelope(this.identity, { type, to: toDid, payload, ts: this.now() });
-    if (sealed.bytes.length > this.maxBytes) {
-      throw invalid('payload', `envelope is ${sealed.bytes.length} bytes, over the ${this.maxBytes}-byte limit`);
+    const req = { id: newEnvelopeId(), type, payload: payload ?? null, size: 0 };
+    req.size = encodedSize(req);
+    // The envelope it would travel in alone; refused here so no batch ever has to carry an oversized request.
+    if (req.size + ENVELOPE_OVERHEAD_BYTES > this.maxBytes) {
+      throw invalid('payload', `${req.size} bytes encoded, too large for the ${this.maxBytes}-byte envelope limit`);
     }
-
-    let replyBytes: Uint8Array;
     try {
-      const session = await this.session(peer, signal);
-      const pending = session.call(sealed.envelope.id, sealed.bytes, signal);
-      this.counters.sent++;
-      replyBytes = await pending;
+      const batcher = await this.session(peer, signal);
+      return await batcher.request(req, signal);
     } catch (err) {
       throw this.failure(err, signal, `no reply from ${toDid}`);
     }
-
-    let reply: Envelope;
-    try {
-      reply = this.open(replyBytes, peer);
-      // The session matched the reply by an unverified `re`; now that it is verified, hold it to that.
-      if (reply.re !== sealed.envelope.id) throw new EnvelopeRejected('malformed', 'reply to another request');
-    } catch (err) {
-      if (!(err instanceof EnvelopeRejected)) throw err;
-      this.reject(err.reason, toDid, err.message);
-      throw new ApiError('INTERNAL', `invalid reply from ${toDid}: ${err.reason}`);
-    }
-    if (reply.type === ERROR_TYPE) {
-      const p = reply.payload as { error?: unknown; message?: unknown } | null;
-      throw new PeerRejected(String(p?.error ?? 'unknown'), typeof p?.message === 'string' ? p.message : undefined);
-    }
-    return reply;
   }
 
   /** The live session to `peer`, opening (dialing if needed) a new one when there is none. */
-  private async session(peer: PeerId, signal: AbortSignal): Promise<Session> {
+  private async session(peer: PeerId, signal: AbortSignal): Promise<Batcher> {
     const key = peer.toString();
     const current = this.sessions.get(key);
     if (current) {
@@ -190,12 +188,21 @@ export class Transport {
     // An open connection (e.g. one the peer just made to us) is used directly, bypassing any dial to the
     // peer's stale addresses still pending.
     const conn = this.libp2p.getConnections(peer).find((c) => c.status === 'open');
+    const peerDid = didFromPeerId(peer);
     const opening = (conn ? conn.newStream(ENVELOPE_PROTOCOL, { signal }) : this.libp2p.dialProtocol(peer, ENVELOPE_PROTOCOL, { signal }))
       .then((stream) => {
         this.unopened.delete(opening);
-        const s = new Session(stream, this.maxBytes, (detail) => this.reject('stray-reply', key, detail));
+        const session = new Session(stream, this.maxBytes, (detail) => this.reject('stray-reply', key, detail));
         stream.addEventListener('close', () => this.dropSession(key, opening), { once: true });
-        return s;
+        return new Batcher(session, {
+          peer: peerDid,
+          maxBatch: this.maxBatch,
+          maxBytes: this.maxBytes,
+          seal: (type, payload, id) => sealEnvelope(this.identity, { type, to: peerDid, payload, id, ts: this.now() }).bytes,
+          open: (bytes) => this.open(bytes, peer),
+          onSent: () => this.counters.sent++,
+          onRejected: (reason, detail) => this.reject(reason, peerDid, detail),
+        });
       });
     opening.catch(() => {
       this.unopened.delete(opening);
@@ -206,7 +213,7 @@ export class Transport {
     return opening;
   }
 
-  private dropSession(key: string, which: Promise<Session>): void {
+  private dropSession(key: string, which: Promise<Batcher>): void {
     if (this.sessions.get(key) === which) this.sessions.delete(key);
   }
 
@@ -218,18 +225,24 @@ export class Transport {
 
   // ---- incoming ----
 
-  // Serves every frame of an inbound stream: one for a single-shot client, many for a session. Requests run
+  // Serves every frame of an inbound stream: one for a single-shot client, many for a session. Envelopes run
   // concurrently; each reply is written when ready (the client matches it by `re`).
   private async serve(stream: Stream, conn: Connection): Promise<void> {
     const remoteDid = safeDid(conn.remotePeer);
     const peerName = remoteDid || conn.remotePeer.toString();
     const inflight = new Set<Promise<void>>();
+    let load = 0; // requests being handled, a batch counting its inner requests
     try {
       for await (const bytes of readFrames(stream, this.maxBytes)) {
-        const p: Promise<void> = this.serveOne(stream, bytes, conn.remotePeer, remoteDid)
-          .finally(() => inflight.delete(p));
+        const job = this.accept(stream, bytes, conn.remotePeer, remoteDid);
+        load += job.weight;
+        // A failure that escaped the refusal path (e.g. a handler's payload that cannot be encoded) ends the stream.
+        const p: Promise<void> = job.done.catch((e) => stream.abort(e as Error)).finally(() => {
+          inflight.delete(p);
+          load -= job.weight;
+        });
         inflight.add(p);
-        if (inflight.size >= MAX_INFLIGHT_PER_STREAM) await Promise.race(inflight);
+        while (load >= MAX_INFLIGHT_PER_STREAM && inflight.size > 0) await Promise.race(inflight);
       }
       await Promise.all(inflight);
       await stream.close();
@@ -240,39 +253,106 @@ export class Transport {
     }
   }
 
-  private async serveOne(stream: Stream, bytes: Uint8Array, remote: PeerId, remoteDid: string): Promise<void> {
-    const signal = AbortSignal.timeout(this.timeoutMs);
+  /**
+   * Checks one frame at once (rate limit, envelope, batch shape) and starts serving it; `weight` is the number of
+   * requests it started. Synchronous up to the handlers, so the caller's in-flight count is right before it reads on.
+   */
+  private accept(stream: Stream, bytes: Uint8Array, remote: PeerId, remoteDid: string): { weight: number; done: Promise<void> } {
+    let env: Envelope;
+    let inner: InnerRequest[] | undefined;
     try {
-      const env = this.open(bytes, remote);
-      const handler = this.handlers.get(env.type);
-      if (handler === undefined) throw new Refused('unknown-type', env.type);
-      let reply: Uint8Array;
-      try {
-        const result = await abortable(handler(env), signal);
-        reply = this.seal(env.from, env.id, result.type, result.payload);
-      } catch (err) {
-        if (signal.aborted) throw new Refused('timeout', 'handler');
-        // Only ApiErrors carry messages meant for the caller; anything else may hold internals.
-        throw new Refused('handler-error', err instanceof ApiError ? err.message : undefined);
-      }
-      await this.send(stream, reply, signal);
+      // Before anything costly: a flooding peer is refused before we spend a signature verification on it.
+      if (!this.limiter.take(remote.toString(), this.now())) throw new Refused('rate-limited');
+      env = this.open(bytes, remote);
+      if (env.type === BATCH_TYPE) inner = parseBatchRequests(env.payload);
     } catch (err) {
-      if (!(err instanceof EnvelopeRejected || err instanceof Refused)) {
-        stream.abort(err as Error); // could not write the reply: the stream is gone anyway
-        return;
-      }
-      this.reject(err.reason, remoteDid || remote.toString(), err.message);
-      // An error reply needs an id to answer and a DID to address. A frame we cannot even attribute to a
-      // request comes from a broken or hostile peer: reset the stream rather than guess.
-      const id = peekEnvelope(bytes)?.id;
-      if (id === undefined || !remoteDid) {
-        stream.abort(err);
-        return;
-      }
-      const message = err instanceof Refused ? err.detail : undefined;
-      const payload = message ? { error: err.reason, message } : { error: err.reason };
-      await this.send(stream, this.seal(remoteDid, id, ERROR_TYPE, payload), signal).catch((e) => stream.abort(e));
+      return { weight: 1, done: this.refuse(stream, peekEnvelope(bytes)?.id, remoteDid, remoteDid || remote.toString(), err) };
     }
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    if (inner) return { weight: inner.length, done: this.serveBatch(stream, env, inner, signal) };
+    return { weight: 1, done: this.servePlain(stream, env, signal) };
+  }
+
+  private async servePlain(stream: Stream, env: Envelope, signal: AbortSignal): Promise<void> {
+    let reply: Uint8Array;
+    try {
+      const result = await this.runHandler(env, signal);
+      reply = this.seal(env.from, env.id, result.type, result.payload);
+      if (reply.length > this.maxBytes) throw new Refused('reply-too-large', `${reply.length} bytes`);
+    } catch (err) {
+      return this.refuse(stream, env.id, env.from, env.from, err);
+    }
+    await this.send(stream, reply, signal).catch((e) => stream.abort(e));
+  }
+
+  // Every inner request gets an answer — its handler's reply or an inner error — in one signed batch reply.
+  private async serveBatch(stream: Stream, env: Envelope, inner: InnerRequest[], signal: AbortSignal): Promise<void> {
+    const replies = await Promise.all(inner.map(async (r): Promise<InnerReply> => {
+      // The inner request as a handler sees it: the batch's verified sender, addressee and time, its own id.
+      const innerEnv: Envelope = { v: 1, type: r.type, id: r.id, from: env.from, to: env.to, ts: env.ts, payload: r.payload };
+      try {
+        const result = await this.runHandler(innerEnv, signal);
+        return { re: r.id, type: result.type, payload: result.payload ?? null };
+      } catch (err) {
+        const refused = err as Refused; // runHandler throws nothing else
+        this.reject(refused.reason, env.from, refused.message);
+        return { re: r.id, type: ERROR_TYPE, payload: errorPayload(refused.reason, refused.detail) };
+      }
+    }));
+    await this.send(stream, this.sealBatchReply(env, replies), signal).catch((e) => stream.abort(e));
+  }
+
+  /** Runs the handler for `env`'s type; throws only Refused (unknown-type, timeout, handler-error). */
+  private async runHandler(env: Envelope, signal: AbortSignal): Promise<{ type: string; payload: unknown }> {
+    const handler = this.handlers.get(env.type);
+    if (handler === undefined) throw new Refused('unknown-type', env.type);
+    try {
+      const result = await abortable(handler(env), signal);
+      if (!isEnvelopeType(result?.type)) throw new TypeError(`handler for ${env.type} replied with a bad type`);
+      return result;
+    } catch (err) {
+      if (signal.aborted) throw new Refused('timeout', 'handler');
+      // Only ApiErrors carry messages meant for the caller; anything else may hold internals.
+      throw new Refused('handler-error', err instanceof ApiError ? err.message : undefined);
+    }
+  }
+
+  // One reply envelope must hold every inner reply. When together they are over the size limit, the largest are
+  // replaced by inner `reply-too-large` errors until the rest fits (each would have fitted alone as a plain reply;
+  // the request's sender may retry it).
+  private sealBatchReply(env: Envelope, replies: InnerReply[]): Uint8Array {
+    let bytes = this.seal(env.from, env.id, BATCH_TYPE, replies);
+    if (bytes.length <= this.maxBytes) return bytes;
+    let excess = bytes.length - this.maxBytes;
+    const bySize = replies.map((r, i) => ({ i, size: encodedSize(r) })).sort((x, y) => y.size - x.size);
+    for (const { i, size } of bySize) {
+      if (excess <= 0) break;
+      const tooLarge = { re: replies[i]!.re, type: ERROR_TYPE, payload: errorPayload('reply-too-large', `${size} bytes`) };
+      excess -= size - encodedSize(tooLarge);
+      replies[i] = tooLarge;
+      this.reject('reply-too-large', env.from, `${size} bytes in a batch reply`);
+    }
+    bytes = this.seal(env.from, env.id, BATCH_TYPE, replies);
+    return bytes;
+  }
+
+  /**
+   * Counts a refused envelope or request and answers it with a signed error reply. A frame we cannot even attribute
+   * to a request (no id) or a peer without a DID to address: reset the stream rather than guess.
+   */
+  private async refuse(stream: Stream, id: string | undefined, replyTo: string, peerName: string, err: unknown): Promise<void> {
+    if (!(err instanceof EnvelopeRejected || err instanceof Refused)) {
+      stream.abort(err as Error); // not a refusal: a bug or a broken stream
+      return;
+    }
+    this.reject(err.reason, peerName, err.message);
+    if (id === undefined || !replyTo) {
+      stream.abort(err);
+      return;
+    }
+    const payload = errorPayload(err.reason, err instanceof Refused ? err.detail : undefined);
+    await this.send(stream, this.seal(replyTo, id, ERROR_TYPE, payload), AbortSignal.timeout(this.timeoutMs))
+      .catch((e) => stream.abort(e));
   }
 
   private open(bytes: Uint8Array, remote: PeerId): Envelope {
@@ -285,9 +365,7 @@ export class Transport {
   }
 
   private seal(to: string, re: string, type: string, payload: unknown): Uint8Array {
-    const { bytes } = sealEnvelope(this.identity, { type, to, payload, re, ts: this.now() });
-    if (bytes.length > this.maxBytes) throw new Error(`reply of ${bytes.length} bytes is over the limit`);
-    return bytes;
+    return sealEnvelope(this.identity, { type, to, payload, re, ts: this.now() }).bytes;
   }
 
   private async send(stream: Stream, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
@@ -309,7 +387,7 @@ export class Transport {
    * as the QUIC dial ignores abort signals.
    */
   async connect(addr: string, opts: { timeoutMs?: number } = {}): Promise<{ peerId: string; did: string }> {
-    let ma;
+    let ma: Multiaddr;
     try {
       ma = multiaddr(addr);
     } catch {
@@ -331,10 +409,14 @@ export class Transport {
     await this.libp2p.hangUp(this.toPeerId(target));
   }
 
-  /** Round-trip time in ms over the libp2p ping protocol (dials if needed). */
+  /**
+   * Round-trip time in ms over the libp2p ping protocol. `target` is a DID or peer id (dialed from known
+   * addresses if needed), or a multiaddr ending in /p2p/<peer id>, dialed first.
+   */
   async ping(target: string, opts: { timeoutMs?: number } = {}): Promise<number> {
-    const peer = this.toPeerId(target);
-    const signal = AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs);
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const peer = target.startsWith('/') ? peerIdFromString((await this.connect(target, { timeoutMs })).peerId) : this.toPeerId(target);
+    const signal = AbortSignal.timeout(timeoutMs);
     try {
       const ms = await this.libp2p.services.ping.ping(peer, { signal });
       this.latency.set(peer.toString(), ms);

@@ -71,6 +71,8 @@ describe('envelope', () => {
     expect(rejection(() => openAsBob(seal({ to: alice.did })))).toBe('not-for-us');
     expect(rejection(() => openAsBob(seal({ ts: now - 5 * 60_000 - 1000 }), { now }))).toBe('stale');
     expect(rejection(() => openAsBob(seal({ ts: now + 5 * 60_000 + 1000 }), { now }))).toBe('from-future');
+    expect(rejection(() => openAsBob(seal({ ts: now + 31_000 }), { now }))).toBe('from-future');
+    expect(rejection(() => openAsBob(seal({ ts: now + 29_000 }), { now }))).toBe('accepted');
     expect(rejection(() => openAsBob(seal({ ts: now - 1000 }), { now, freshnessMs: 500 }))).toBe('stale');
     const forged = { ...alice, sign: bob.sign }; // claims to be alice, signs with bob's key
     expect(rejection(() => openAsBob(seal({}, forged)))).toBe('bad-signature');
@@ -85,18 +87,70 @@ describe('envelope', () => {
     expect(() => sealEnvelope(alice, { type: 't', to: 'did:key:nope', payload: 1 })).toThrow(/bad to/);
   });
 
-  it('ReplayGuard stays bounded without forgetting a replay it could still accept', () => {
+  it('ReplayGuard stays bounded per sender without forgetting a replay it could still accept', () => {
     const guard = new ReplayGuard({ windowMs: 60_000, maxEntries: 100 });
     const now = 1_000_000;
-    for (let i = 0; i < 250; i++) guard.add(`id${i}`, now - 250 + i, now);
-    expect(guard.size).toBe(100);
-    // Forgotten ids are at or below the floor, which openEnvelope then refuses as stale.
-    expect(guard.floorTs).toBe(now - 250 + 149);
-    expect(guard.has('id149')).toBe(false);
-    expect(guard.has('id150')).toBe(true);
-    // Expired ids are swept.
-    guard.add('late', now + 61_000, now + 200_000);
+    for (let i = 0; i < 250; i++) guard.add('alice', `id${i}`, now - 250 + i, now);
+    guard.add('bob', 'id0', now, now);
+    expect(guard.size).toBe(101);
+    // Forgotten ids are at or below alice's floor, which openEnvelope then refuses as stale; bob's floor is untouched.
+    expect(guard.floorFor('alice')).toBe(now - 250 + 149);
+    expect(guard.floorFor('bob')).toBe(-Infinity);
+    expect(guard.has('alice', 'id149')).toBe(false);
+    expect(guard.has('alice', 'id150')).toBe(true);
+    expect(guard.has('bob', 'id150')).toBe(false);
+    // Expired ids are swept, and senders with nothing left to remember are forgotten.
+    guard.add('carol', 'late', now + 61_000, now + 200_000);
     expect(guard.size).toBe(1);
+    expect(guard.senderCount).toBe(1);
+  });
+
+  it('ReplayGuard clamps floors to our clock', () => {
+    const guard = new ReplayGuard({ windowMs: 60_000, maxEntries: 2 });
+    const now = 1_000_000;
+    for (let i = 0; i < 5; i++) guard.add('mallory', `id${i}`, now + 20_000 + i, now);
+    expect(guard.floorFor('mallory')).toBe(now);
+  });
+
+  it('ReplayGuard retires the least recently active sender without letting its replays through', () => {
+    const guard = new ReplayGuard({ windowMs: 60_000, maxEntries: 10, maxSenders: 2, maxRetired: 2 });
+    const now = 1_000_000;
+    guard.add('alice', 'a1', now - 10, now);
+    guard.add('bob', 'b1', now - 5, now);
+    guard.add('carol', 'c1', now - 1, now); // alice is retired: her floor becomes her newest ts
+    expect(guard.senderCount).toBe(2);
+    expect(guard.has('alice', 'a1')).toBe(false);
+    expect(guard.floorFor('alice')).toBe(now - 10); // a1 replayed now is refused as stale
+    guard.add('alice', 'a2', now, now); // alice is back (bob retired), keeping her floor
+    expect(guard.floorFor('alice')).toBe(now - 10);
+    expect(guard.floorFor('bob')).toBe(now - 5);
+    // Past maxRetired, a dropped floor still holds for every sender we know nothing about.
+    guard.add('dave', 'd1', now + 1, now + 1);
+    guard.add('erin', 'e1', now + 2, now + 2);
+    guard.add('frank', 'f1', now + 3, now + 3);
+    expect(guard.floorFor('bob')).toBeGreaterThanOrEqual(now - 5);
+    expect(guard.floorFor('nobody')).toBeGreaterThan(-Infinity);
+  });
+
+  it('one sender flooding future-stamped envelopes does not make honest senders stale', async () => {
+    const mallory = await newIdentity();
+    const replay = new ReplayGuard({ maxEntries: 50 });
+    const now = Date.now();
+    const open = (sender: Identity, ts: number, at = now) => rejection(() => openEnvelope(
+      sealEnvelope(sender, { type: 't', to: bob.did, payload: null, ts }).bytes,
+      { ourDid: bob.did, remotePeerId: sender.peerId, now: at, replay },
+    ));
+    // The old attack: stamped now + 290 s is now simply too far ahead.
+    expect(open(mallory, now + 290_000)).toBe('from-future');
+    // Within the 30 s skew, many times the per-sender bound: her floor moves, clamped to our clock.
+    for (let i = 0; i < 200; i++) expect(open(mallory, now + 29_000)).toBe('accepted');
+    expect(replay.floorFor(mallory.did)).toBeLessThanOrEqual(now);
+    // Everybody else is unaffected, including envelopes a little in the past.
+    expect(open(alice, now)).toBe('accepted');
+    expect(open(alice, now - 60_000)).toBe('accepted');
+    const carol = await newIdentity();
+    expect(open(carol, now - 1)).toBe('accepted');
+    expect(open(alice, now + 31_000)).toBe('from-future');
   });
 });
 
@@ -150,10 +204,19 @@ describe('transport between two nodes', () => {
     expect(a.peers()).toEqual([expect.objectContaining({ did: b.did, peerId: b.peerId.toString() })]);
   });
 
-  it('pings by DID and by peer id', async () => {
+  it('pings by DID, by peer id and by multiaddr (dialing it first)', async () => {
     expect(await a.ping(b.did)).toBeGreaterThanOrEqual(0);
     expect(await a.ping(b.peerId.toString())).toBeGreaterThanOrEqual(0);
     expect(a.peers()[0].latencyMs).not.toBeNull();
+    const c = await newTransport();
+    try {
+      expect(c.isConnected(b.did)).toBe(false);
+      expect(await c.ping(b.addresses().find((x) => x.includes('/tcp/'))!)).toBeGreaterThanOrEqual(0);
+      expect(c.isConnected(b.did)).toBe(true);
+      await expect(c.ping('/ip4/127.0.0.1/tcp/1')).rejects.toMatchObject({ field: 'multiaddr' });
+    } finally {
+      await c.stop();
+    }
   });
 
   it('request → signed reply round trip', async () => {
