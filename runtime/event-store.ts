@@ -41,6 +41,10 @@ export interface RowOp {
 
 export type Table = 'effects' | 'timers' | 'index';
 
+/** Index rows ['live', stream] mark streams whose actor has not reached a final state (see liveStreams). */
+export const LIVE = 'live';
+export const liveRow = (stream: string, live: boolean): RowOp => ({ table: 'index', key: [LIVE, stream], value: live ? 1 : undefined });
+
 export class StreamConflictError extends Error {
   constructor(stream: string, expected: number, actual: number) {
     super(`stream ${stream}: expected head ${expected}, found ${actual}`);
@@ -91,7 +95,7 @@ export class EventStore {
   async append(
     stream: string,
     events: NewEvent[],
-    options: { expectedHead?: number; rows?: RowOp[] } = {},
+    options: { expectedHead?: number; rows?: RowOp[]; snapshot?: Snapshot } = {},
   ): Promise<number> {
     if (stream.length === 0 || stream.length > 200) throw new Error(`bad stream name "${stream}"`);
     return this.#root.transaction(() => {
@@ -105,6 +109,7 @@ export class EventStore {
         this.#events.put([stream, seq], cbor.encode({ v: EVENT_SCHEMA_VERSION, type: e.type, at: e.at, data: e.data ?? null }));
       }
       if (seq !== head) this.#heads.put(stream, seq);
+      if (options.snapshot) this.#snapshots.put(stream, cbor.encode(options.snapshot));
       for (const op of options.rows ?? []) {
         if (op.value === undefined) this.#tables[op.table].remove(op.key);
         else this.#tables[op.table].put(op.key, cbor.encode(op.value));
@@ -155,6 +160,17 @@ export class EventStore {
   getSnapshot<T>(stream: string): Snapshot<T> | undefined {
     const raw = this.#snapshots.get(stream);
     return raw ? (cbor.decode(raw) as Snapshot<T>) : undefined;
+  }
+
+  /**
+   * Streams of persisted actors that have not reached a final state, optionally those starting with `prefix`:
+   * what must be resumed at start, without visiting every stream ever written.
+   */
+  *liveStreams(prefix = ''): Generator<string> {
+    for (const key of this.#tables.index.getKeys({ start: [LIVE, prefix] })) {
+      if (key[0] !== LIVE || !String(key[1]).startsWith(prefix)) break;
+      yield String(key[1]);
+    }
   }
 
   /** Side rows whose key starts with `prefix`. */

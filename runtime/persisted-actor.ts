@@ -11,7 +11,7 @@
 // at-least-once; their receivers deduplicate).
 import type { AnyEventObject, AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { Clock } from './clock.ts';
-import type { EventStore, RowOp } from './event-store.ts';
+import { liveRow, type EventStore, type RowOp } from './event-store.ts';
 import { INIT_EVENT, start, stateOf, step, type Effect, type Step, type TimerOp } from './transitions.ts';
 
 export interface PersistedActorOptions {
@@ -23,7 +23,7 @@ export interface PersistedActorOptions {
   perform(effect: Effect): Promise<AnyEventObject[] | void>;
   /** Called when something inside the actor throws; the supervisor decides what happens next. */
   onCrash(error: unknown): void;
-  /** Store a snapshot (a replay cache) every this many events and at a final state. */
+  /** Store a snapshot (a replay cache) every this many events; a final state always stores one. */
   snapshotEvery?: number;
 }
 
@@ -166,6 +166,10 @@ export class PersistedActor {
     if (snapshot.status === 'done') {
       for (const { key } of this.#o.store.rows('effects', [this.stream])) allRows.push({ table: 'effects', key });
     }
+    // The live index says which streams to resume at start; a final state also stores its snapshot in the same
+    // transaction, so listing finished streams never needs a replay.
+    const final = snapshot.status === 'done';
+    if (expectedHead === 0 || final) allRows.push(liveRow(this.stream, !final));
     for (const t of timerOps) {
       allRows.push({ table: 'timers', key: [this.stream, t.id], value: t.op === 'set' ? { due: t.due, event: t.event } : undefined });
     }
@@ -173,7 +177,10 @@ export class PersistedActor {
       const { type, at, ...data } = event;
       return { type, at, data: type === INIT_EVENT ? (data as { input: unknown }).input : data };
     });
-    const seq = await this.#o.store.append(this.stream, stored, { expectedHead, rows: allRows });
+    const lastSeq = expectedHead + steps.length;
+    const finalSnapshot = final ? { seq: lastSeq, state: stateOf(snapshot) } : undefined;
+    const seq = await this.#o.store.append(this.stream, stored, { expectedHead, rows: allRows, snapshot: finalSnapshot });
+    if (final) this.#lastSnapshotSeq = seq;
 
     // Durable: now the new state is real.
     this.#snapshot = snapshot;
@@ -227,7 +234,7 @@ export class PersistedActor {
 
   #maybeSnapshot(): void {
     const every = this.#o.snapshotEvery ?? 200;
-    if (this.#snapshot.status !== 'done' && this.#seq - this.#lastSnapshotSeq < every) return;
+    if (this.#seq - this.#lastSnapshotSeq < every) return;
     this.#lastSnapshotSeq = this.#seq;
     this.#o.store.putSnapshot(this.stream, { seq: this.#seq, state: stateOf(this.#snapshot) }).catch(() => {
       // A lost snapshot costs replay time only.

@@ -5,7 +5,7 @@
 // evicts a delivery from memory once it reaches a final state (its log and snapshot stay on disk).
 import type { AnyEventObject } from 'xstate';
 import type { Clock, Random } from '../../runtime/clock.ts';
-import type { EventStore } from '../../runtime/event-store.ts';
+import { liveRow, type EventStore, type RowOp } from '../../runtime/event-store.ts';
 import { foldStream, PersistedActor } from '../../runtime/persisted-actor.ts';
 import { Supervisor } from '../../runtime/supervisor.ts';
 import type { Effect } from '../../runtime/transitions.ts';
@@ -46,9 +46,7 @@ export class Outbox {
 
   /** Resume every delivery that has not reached a final state. */
   async start(): Promise<void> {
-    for (const stream of this.#o.store.listStreams(OUTBOX_PREFIX)) {
-      const cached = this.#o.store.getSnapshot<{ status: string }>(stream);
-      if (cached?.state.status === 'done' && cached.seq === this.#o.store.head(stream)) continue;
+    for (const stream of [...this.#o.store.liveStreams(OUTBOX_PREFIX)]) {
       await this.#supervise(stream.slice(OUTBOX_PREFIX.length));
     }
   }
@@ -75,7 +73,9 @@ export class Outbox {
   }
 
   list(filter: { id?: string; to?: string; pendingOnly?: boolean; limit?: number }): OutboxEntry[] {
-    const streams = filter.id ? [OUTBOX_PREFIX + filter.id] : this.#o.store.listStreams(OUTBOX_PREFIX);
+    const streams = filter.id
+      ? [OUTBOX_PREFIX + filter.id]
+      : filter.pendingOnly ? [...this.#o.store.liveStreams(OUTBOX_PREFIX)] : this.#o.store.listStreams(OUTBOX_PREFIX);
     const out: OutboxEntry[] = [];
     for (const stream of streams) {
       const id = stream.slice(OUTBOX_PREFIX.length);
@@ -129,10 +129,11 @@ export class Outbox {
    */
   async #markFailed(id: string, reason: string): Promise<void> {
     const stream = OUTBOX_PREFIX + id;
-    const rows = [
+    const rows: RowOp[] = [
       ...[...this.#o.store.rows('effects', [stream])].map(({ key }) => ({ table: 'effects' as const, key })),
       ...[...this.#o.store.rows('timers', [stream])].map(({ key }) => ({ table: 'timers' as const, key })),
     ];
+    rows.push(liveRow(stream, false));
     await this.#o.store.append(stream, [{ type: 'FAIL', at: this.#o.clock.now(), data: { reason } }], { rows });
     this.#live.delete(id);
   }
