@@ -6,7 +6,7 @@
 //   └── grpc        A2ANode · Diag · Ext on the unix socket (and TCP with a token)
 //
 // Everything else receives what it needs from here: the event store, the clock, the transport.
-import { chmodSync, closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../runtime/clock.ts';
@@ -186,11 +186,18 @@ function lockDataDir(dataDir: string): () => void {
   throw new ApiError('FAILED_PRECONDITION', `cannot lock data dir ${dataDir}`);
 }
 
+/** Whether `pid` is a live daemon: alive (not a zombie) and, where /proc tells, running `start`. */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // A pid reused by an unrelated process, or a killed daemon not yet reaped, does not hold the data dir.
+    if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) return false;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('start');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync('/proc/self'); // no /proc: trust the signal
   }
 }
