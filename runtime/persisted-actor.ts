@@ -47,6 +47,8 @@ export class PersistedActor {
   #lastSnapshotSeq = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #timers = new Map<string, unknown>();
+  /** Effects performed but not yet acknowledged, by row key: what a final state must retire. */
+  #pendingEffects = new Map<string, (string | number)[]>();
   #listeners = new Set<(t: Transition) => void>();
   #stopped = false;
 
@@ -76,8 +78,9 @@ export class PersistedActor {
     for (const { key, value } of options.store.rows<TimerRow>('timers', [options.stream])) {
       actor.#arm(String(key[1]), value.due, value.event);
     }
-    for (const { key, value } of options.store.rows<Effect>('effects', [options.stream])) {
-      actor.#perform(key, value);
+    // A finished actor performs nothing more, whatever rows a crash left behind.
+    if (snapshot.status !== 'done') {
+      for (const { key, value } of options.store.rows<Effect>('effects', [options.stream])) actor.#perform(key, value);
     }
     return actor;
   }
@@ -164,7 +167,7 @@ export class PersistedActor {
     // Reaching a final state retires every effect still pending from earlier steps (an attempt in flight that
     // lost the race): nothing may re-run them after a restart.
     if (snapshot.status === 'done') {
-      for (const { key } of this.#o.store.rows('effects', [this.stream])) allRows.push({ table: 'effects', key });
+      for (const key of this.#pendingEffects.values()) allRows.push({ table: 'effects', key });
     }
     // The live index says which streams to resume at start; a final state also stores its snapshot in the same
     // transaction, so listing finished streams never needs a replay.
@@ -202,10 +205,14 @@ export class PersistedActor {
 
   #perform(key: (string | number)[], effect: Effect): void {
     const ack: RowOp = { table: 'effects', key };
+    const id = key.join('/');
+    this.#pendingEffects.set(id, key);
     this.#o.perform(effect).then(
       (events) => {
         if (this.#stopped) return;
-        this.#enqueue(() => this.#commit([], events ?? [], [ack], this.#seq)).catch((err) => this.#o.onCrash(err));
+        // Still pending until the acknowledgement is durable: a final state committed first retires it.
+        this.#enqueue(() => this.#commit([], events ?? [], [ack], this.#seq))
+          .then(() => this.#pendingEffects.delete(id), (err) => this.#o.onCrash(err));
       },
       (err) => {
         if (!this.#stopped) this.#o.onCrash(err);
