@@ -71,11 +71,9 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
       mdns: config.network.mdns,
       lan: !config.network.ipfs_bootstrap,
       datastorePath: join(dataDir, 'libp2p'),
-      // Room for the largest message plus the envelope around it.
-      maxEnvelopeBytes: config.messaging.max_message_bytes + 16 * 1024,
       logger: { debug: (msg, fields) => log('debug', msg, fields) },
     });
-    const messaging = await Messaging.create({
+    const messaging = Messaging.create({
       did: identity.did,
       store,
       clock,
@@ -91,7 +89,7 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
     });
     await root.startChild({ id: 'transport', start: async () => (await transport.start(), { stop: () => transport.stop() }) });
     transport.onPeerConnected((did) => messaging.peerConnected(did));
-    await messaging.resumeDeliveries();
+    await messaging.start();
 
     let resolveStopped!: () => void;
     const stopped = new Promise<void>((r) => (resolveStopped = r));

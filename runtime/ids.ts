@@ -1,6 +1,6 @@
 // Identifiers are prefixed ULIDs (msg_01J…, task_…, net_…, env_…): sortable by creation time, unique without
 // coordination.
-import { monotonicFactory } from 'ulid';
+import { ulid } from 'ulid';
 
 // ulid's default PRNG calls crypto.getRandomValues once per character (~48 µs an id); drawing from a pooled
 // buffer of the same CSPRNG costs ~1 µs.
@@ -14,9 +14,8 @@ const pooledPrng = (): number => {
   return pool[poolAt++]! / 256;
 };
 
-// Monotonic: ids made in the same millisecond still sort in creation order.
-const ulid = monotonicFactory(pooledPrng);
-
+// Not monotonic on purpose: a monotonic ULID is the previous one plus one within a millisecond, so anyone who saw
+// one id could predict (and squat) the next. Every id gets 80 fresh random bits.
 export function newId(prefix: string): string {
-  return `${prefix}_${ulid()}`;
+  return `${prefix}_${ulid(undefined, pooledPrng)}`;
 }

@@ -9,6 +9,7 @@ import { publicKeyFromDid } from '../identity/did.ts';
 import type { InboxFilter, InboxMessage, OutboxEntry } from '../grpc/node-api.ts';
 import { Inbox } from './inbox.ts';
 import { Outbox, type EnvelopeSender } from './outbox.ts';
+import { outboxStateOf } from '../../machines/outbox-delivery.ts';
 import { MESSAGE_ENVELOPE, MESSAGE_ID, parseMessagePayload, type MessageAck } from './protocol.ts';
 
 export interface MessagingTransport extends EnvelopeSender {
@@ -36,29 +37,35 @@ export class Messaging {
   readonly outbox: Outbox;
   readonly #o: MessagingOptions;
 
-  private constructor(o: MessagingOptions, inbox: Inbox, outbox: Outbox) {
+  private constructor(o: MessagingOptions, inbox: Inbox, outbox: Outbox, deliveries: Supervisor) {
     this.#o = o;
     this.inbox = inbox;
     this.outbox = outbox;
+    this.#deliveries = deliveries;
   }
+
+  readonly #deliveries: Supervisor;
 
   /**
    * Builds the inbox (replaying its log) and registers the `message` handler. Call before the transport
-   * starts, so no envelope arrives to find no handler; then `resumeDeliveries()` once it has started.
+   * starts, so no envelope arrives to find no handler; then `start()` once it runs.
    */
-  static async create(o: MessagingOptions): Promise<Messaging> {
+  static create(o: MessagingOptions): Messaging {
     const inbox = new Inbox(o.store, o.clock);
     const deliveries = new Supervisor(`${o.supervisor.path}/messaging/outbox`, { clock: o.clock });
     const outbox = new Outbox({ store: o.store, clock: o.clock, random: o.random, transport: o.transport, supervisor: deliveries });
-    await o.supervisor.startChild({ id: 'messaging', start: () => deliveriesTree(inbox, deliveries) });
-    const messaging = new Messaging(o, inbox, outbox);
+    const messaging = new Messaging(o, inbox, outbox, deliveries);
     o.transport.handle(MESSAGE_ENVELOPE, (env) => messaging.#onMessageEnvelope(env));
     return messaging;
   }
 
-  /** Resume every undelivered message of the log (needs a running transport). */
-  resumeDeliveries(): Promise<void> {
-    return this.outbox.start();
+  /**
+   * Joins the supervision tree (after the transport, so a graceful stop ends deliveries before the transport
+   * goes) and resumes every undelivered message of the log.
+   */
+  async start(): Promise<void> {
+    await this.#o.supervisor.startChild({ id: 'messaging', start: () => deliveriesTree(this.inbox, this.#deliveries) });
+    await this.outbox.start();
   }
 
   async send(req: { to: string; text?: string; data?: Uint8Array; contentType?: string; ttlMs?: number }): Promise<{ messageId: string; queued: boolean }> {
@@ -91,8 +98,11 @@ export class Messaging {
     // the peer is connected (an offline peer would only make the caller wait for nothing).
     if (!live) return { messageId: id, queued: true };
     const delivered = await new Promise<boolean>((resolve) => {
-      const decide = (value: unknown): boolean | undefined =>
-        value === 'delivered' ? true : value === 'expired' || JSON.stringify(value) === '{"pending":"retrying"}' ? false : undefined;
+      // Delivered, or not (retrying, or a final state other than delivered: `outbox` tells which); else keep waiting.
+      const decide = (value: unknown): boolean | undefined => {
+        const state = outboxStateOf(value);
+        return state === 'delivered' ? true : state === 'queued' || state === 'sending' ? undefined : false;
+      };
       const now = decide(actor.snapshot.value);
       if (now !== undefined) return resolve(now);
       const timer = setTimeout(() => finish(false), this.#o.liveWaitMs ?? 2000);

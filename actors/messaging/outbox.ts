@@ -173,12 +173,14 @@ export class Outbox {
       const reply = await this.#o.transport.request(p.to, MESSAGE_ENVELOPE, payload, {
         timeoutMs: this.#o.attemptTimeoutMs ?? 10_000,
       });
-      const ack = reply.payload as { id?: string; error?: string; permanent?: boolean };
+      const ack = reply.payload as { id?: unknown; error?: unknown; permanent?: unknown };
       if (ack?.id === p.id) return [{ type: 'DELIVERED', attempt: p.attempt }];
-      if (ack?.permanent) return [{ type: 'DELIVERY_REJECTED', attempt: p.attempt, error: `refused by the receiver: ${ack.error}` }];
-      return failed(ack?.error ?? 'peer did not acknowledge the message');
+      // The peer's words go into our log: a short string only.
+      const why = typeof ack?.error === 'string' ? ack.error.slice(0, 500) : 'peer did not acknowledge the message';
+      if (ack?.permanent === true) return [{ type: 'DELIVERY_REJECTED', attempt: p.attempt, error: `refused by the receiver: ${why}` }];
+      return failed(why);
     } catch (err) {
-      return failed(err instanceof Error ? err.message : String(err));
+      return failed((err instanceof Error ? err.message : String(err)).slice(0, 500));
     }
   }
 }

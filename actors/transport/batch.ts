@@ -14,7 +14,7 @@ import { EnvelopeRejected, isEnvelopeId, isEnvelopeType } from './envelope.ts';
 
 export const BATCH_TYPE = 'batch';
 /** Most inner requests a receiver accepts in one batch (senders use fewer, see Transport's maxBatch). */
-export const MAX_BATCH_ITEMS = 1024;
+export const MAX_BATCH_ITEMS = 256; // = the per-stream in-flight limit, so one batch cannot overshoot it
 /**
  * Bytes an envelope adds around its payload, generously: the body's other fields (two DIDs, ids, ts) and the
  * outer { body, sig } wrapper come to ~300 bytes. Used to keep a batch under the size limit before sealing it.

@@ -39,7 +39,11 @@ export class EnvelopeRejected extends Error {
   }
 }
 
-export const DEFAULT_MAX_ENVELOPE_BYTES = 1024 * 1024;
+/**
+ * The protocol's envelope size limit, the same on every daemon so that what one sends (a 1 MiB message, a batch)
+ * another can read; each primitive checks its own, smaller limits in its handler, where a refusal can be answered.
+ */
+export const DEFAULT_MAX_ENVELOPE_BYTES = 1024 * 1024 + 64 * 1024;
 export const DEFAULT_FRESHNESS_MS = 5 * 60_000;
 /** How far ahead of our clock a sender's ts may be. Small: a wide future margin only helps someone pre-stamping
  * envelopes to keep them valid for longer (and an honest clock is not minutes ahead). */

@@ -2,8 +2,8 @@
 //
 // Checked before an envelope's signature is verified: verification is the costly step (~200 µs), so a peer that
 // floods us with envelopes — signed or not — is refused cheaply once past its burst. A bucket refills at `perSecond`
-// tokens up to `burst`; an envelope takes one token (a `batch` envelope too: its inner requests share one
-// signature, and the work they cause is bounded by the per-stream in-flight limit instead).
+// tokens up to `burst`; an envelope takes one token before it is decoded, and a `batch` then takes one more per
+// further inner request, so batching does not multiply a peer's rate.
 //
 // A full bucket is the same as no bucket, so buckets that have refilled are dropped: memory follows the number of
 // peers that sent recently, and the bound on it (oldest dropped first) can only hand a peer a fresh burst.
@@ -30,8 +30,8 @@ export class PeerRateLimiter {
     if (!(this.limit.perSecond > 0) || !(this.limit.burst >= 1)) throw new RangeError('rate limit: perSecond > 0 and burst ≥ 1');
   }
 
-  /** Takes one token from `peer`'s bucket; false when it is empty (the envelope must be refused). */
-  take(peer: string, now: number): boolean {
+  /** Takes `count` tokens from `peer`'s bucket; false (taking none) when it holds fewer: refuse the envelope. */
+  take(peer: string, now: number, count = 1): boolean {
     this.sweep(now);
     let b = this.buckets.get(peer);
     if (b === undefined) {
@@ -42,8 +42,8 @@ export class PeerRateLimiter {
       b.tokens = this.refilled(b, now);
       b.at = now;
     }
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
+    if (b.tokens < count) return false;
+    b.tokens -= count;
     return true;
   }
 

@@ -260,11 +260,20 @@ export class Transport {
   private accept(stream: Stream, bytes: Uint8Array, remote: PeerId, remoteDid: string): { weight: number; done: Promise<void> } {
     let env: Envelope;
     let inner: InnerRequest[] | undefined;
+    // Before anything costly: over its rate a peer gets no decoding, no verification and no signed answer — its
+    // stream is reset (what it had in flight fails and its sender retries later).
+    if (!this.limiter.take(remote.toString(), this.now())) {
+      this.reject('rate-limited', remoteDid || remote.toString(), 'envelope over the peer\'s rate');
+      stream.abort(new Error('rate limited'));
+      return { weight: 1, done: Promise.resolve() };
+    }
     try {
-      // Before anything costly: a flooding peer is refused before we spend a signature verification on it.
-      if (!this.limiter.take(remote.toString(), this.now())) throw new Refused('rate-limited');
       env = this.open(bytes, remote);
-      if (env.type === BATCH_TYPE) inner = parseBatchRequests(env.payload);
+      if (env.type === BATCH_TYPE) {
+        inner = parseBatchRequests(env.payload);
+        // Each inner request counts against the rate like an envelope of its own.
+        if (!this.limiter.take(remote.toString(), this.now(), inner.length - 1)) throw new Refused('rate-limited', `batch of ${inner.length}`);
+      }
     } catch (err) {
       return { weight: 1, done: this.refuse(stream, peekEnvelope(bytes)?.id, remoteDid, remoteDid || remote.toString(), err) };
     }
@@ -282,7 +291,7 @@ export class Transport {
     } catch (err) {
       return this.refuse(stream, env.id, env.from, env.from, err);
     }
-    await this.send(stream, reply, signal).catch((e) => stream.abort(e));
+    await this.send(stream, reply, AbortSignal.timeout(this.timeoutMs)).catch((e) => stream.abort(e));
   }
 
   // Every inner request gets an answer — its handler's reply or an inner error — in one signed batch reply.
@@ -299,7 +308,15 @@ export class Transport {
         return { re: r.id, type: ERROR_TYPE, payload: errorPayload(refused.reason, refused.detail) };
       }
     }));
-    await this.send(stream, this.sealBatchReply(env, replies), signal).catch((e) => stream.abort(e));
+    // A fresh deadline for the write: the handlers' signal may have expired (one timed out), and a write that
+    // fails at once on a full buffer would abort the whole session.
+    let reply: Uint8Array;
+    try {
+      reply = this.sealBatchReply(env, replies);
+    } catch (err) {
+      return this.refuse(stream, env.id, env.from, env.from, err);
+    }
+    await this.send(stream, reply, AbortSignal.timeout(this.timeoutMs)).catch((e) => stream.abort(e));
   }
 
   /** Runs the handler for `env`'s type; throws only Refused (unknown-type, timeout, handler-error). */
@@ -333,6 +350,7 @@ export class Transport {
       this.reject('reply-too-large', env.from, `${size} bytes in a batch reply`);
     }
     bytes = this.seal(env.from, env.id, BATCH_TYPE, replies);
+    if (bytes.length > this.maxBytes) throw new Refused('reply-too-large', `${bytes.length} bytes even with inner errors`);
     return bytes;
   }
 

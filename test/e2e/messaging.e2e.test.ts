@@ -96,6 +96,26 @@ describe('messaging between daemons', () => {
     expect(inbox.messages.map((m) => m.text)).toEqual(['accepted means durable']);
   });
 
+  it('a message the receiver refuses for good ends rejected, not retried for a day', async () => {
+    const [a, b] = [daemon(), daemon()];
+    writeFileSync(join(b.dataDir, 'moltbook.toml'), '[messaging]\nmax_message_bytes = 1024\n');
+    await Promise.all([a.start(), b.start()]);
+    await connected(a, b);
+    const sent = await a.client.a2a.sendMessage({ to: b.did, text: 'x'.repeat(4096) });
+    expect(sent.queued).toBe(true);
+    const deadline = Date.now() + 10_000;
+    let entry;
+    do {
+      [entry] = (await a.client.a2a.getOutbox({ messageId: sent.messageId })).entries;
+      if (entry?.state === OutboxState.OUTBOX_STATE_REJECTED) break;
+      await new Promise((r) => setTimeout(r, 50));
+    } while (Date.now() < deadline);
+    expect(entry).toMatchObject({ state: OutboxState.OUTBOX_STATE_REJECTED, attempts: 1, lastError: expect.stringContaining('over our limit') });
+    // The session to B still works for everything else.
+    const ok = await a.client.a2a.sendMessage({ to: b.did, text: 'small' });
+    expect(ok.queued).toBe(false);
+  });
+
   it('bad input gets a clear error and the daemon keeps running', async () => {
     const a = daemon();
     await a.start();

@@ -9,7 +9,7 @@ import { yamux } from '@chainsafe/libp2p-yamux';
 import type { Stream } from '@libp2p/interface';
 import { ApiError } from '../../runtime/errors.ts';
 import { identityFromSeed, newSeed, type Identity } from '../../actors/identity/ed25519.ts';
-import { openEnvelope, sealEnvelope, type Envelope } from '../../actors/transport/envelope.ts';
+import { DEFAULT_MAX_ENVELOPE_BYTES, openEnvelope, sealEnvelope, type Envelope } from '../../actors/transport/envelope.ts';
 import { ENVELOPE_PROTOCOL, PeerRejected, Transport } from '../../actors/transport/transport.ts';
 
 const newIdentity = () => identityFromSeed(newSeed());
@@ -91,7 +91,7 @@ describe('batching on the wire (raw server)', () => {
     const replies = await Promise.all(Array.from({ length: 4 }, () => client.request(me.did, 'echo', big)));
     expect(replies).toHaveLength(4);
     expect(frames.length).toBeGreaterThanOrEqual(2);
-    expect(Math.max(...frames.map((f) => f.size))).toBeLessThanOrEqual(1024 * 1024);
+    expect(Math.max(...frames.map((f) => f.size))).toBeLessThanOrEqual(DEFAULT_MAX_ENVELOPE_BYTES);
   });
 
   it('maps inner errors, missing answers and a refused batch to the right callers', async () => {

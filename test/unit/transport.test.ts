@@ -8,7 +8,7 @@ import { yamux } from '@chainsafe/libp2p-yamux';
 import { multiaddr } from '@multiformats/multiaddr';
 import { ApiError } from '../../runtime/errors.ts';
 import { identityFromSeed, newSeed, type Identity } from '../../actors/identity/ed25519.ts';
-import { EnvelopeRejected, openEnvelope, sealEnvelope, type Envelope } from '../../actors/transport/envelope.ts';
+import { DEFAULT_MAX_ENVELOPE_BYTES, EnvelopeRejected, openEnvelope, sealEnvelope, type Envelope } from '../../actors/transport/envelope.ts';
 import { ReplayGuard } from '../../actors/transport/replay-guard.ts';
 import { ENVELOPE_PROTOCOL, PeerRejected, Transport } from '../../actors/transport/transport.ts';
 
@@ -238,7 +238,7 @@ describe('transport between two nodes', () => {
   it('validates the target DID and payload size before touching the network', async () => {
     await expect(a.request('did:key:zBad', 'echo', null)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'to' });
     await expect(a.request(a.did, 'echo', null)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'to' });
-    await expect(a.request(b.did, 'echo', new Uint8Array(1024 * 1024))).rejects.toMatchObject({ field: 'payload' });
+    await expect(a.request(b.did, 'echo', new Uint8Array(DEFAULT_MAX_ENVELOPE_BYTES))).rejects.toMatchObject({ field: 'payload' });
     await expect(a.connect('/ip4/127.0.0.1/tcp/1')).rejects.toMatchObject({ field: 'multiaddr' });
     await expect(a.connect('not a multiaddr')).rejects.toMatchObject({ field: 'multiaddr' });
   });
@@ -387,7 +387,7 @@ describe('a raw libp2p peer sending hostile envelopes', () => {
     expect(await send(lp.encode.single(new Uint8Array(100).fill(0xab)).subarray())).toBe('reset');
     expect(await send(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))).toBe('reset');
     // (e) oversized: refused from the length prefix, before the body is read
-    expect(await send(lp.encode.single(new Uint8Array(1024 * 1024 + 1)).subarray())).toBe('reset');
+    expect(await send(lp.encode.single(new Uint8Array(DEFAULT_MAX_ENVELOPE_BYTES + 1)).subarray())).toBe('reset');
     // not for us / unknown type
     expect(await send(envelope({ to: other.did }))).toBe('error:not-for-us');
     expect(await send(envelope({ type: 'nope' }))).toBe('error:unknown-type');
