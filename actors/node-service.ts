@@ -74,7 +74,7 @@ export function createNodeApi(p: NodeServiceParts): NodeApi {
       if (!stream) throw invalid('stream', 'is required (see `moltmesh-daemon streams`)');
       if (p.store.head(stream) === 0) throw notFound(`stream ${stream}`);
       const machine = MACHINES_BY_PREFIX.find(([prefix]) => stream.startsWith(prefix))?.[1];
-      for (const s of replayStream(p.store, stream, machine)) yield s;
+      yield* replayStream(p.store, stream, machine);
     },
     shutdown() {
       for (const l of shutdownListeners) l();

@@ -39,6 +39,15 @@ export interface OutboxDeliveryContext extends OutboxDeliveryInput {
   deliveredAt: number | null;
 }
 
+/** The `deliver` effect: attempt number `attempt` at handing message `id` to `to`. */
+export interface DeliverParams {
+  id: string;
+  to: string;
+  content: MessageContent;
+  createdAt: number;
+  attempt: number;
+}
+
 export type OutboxDeliveryEvent =
   | { type: 'SEND'; at: number }
   | { type: 'PEER_CONNECTED'; at: number }
@@ -61,7 +70,7 @@ export const outboxDelivery = setup({
   },
   actions: {
     // Effect: sign an envelope with the message and hand it to the peer; the result comes back as an event.
-    deliver: (_, _params: { id: string; to: string; content: MessageContent; createdAt: number; attempt: number }) => {},
+    deliver: (_, _params: DeliverParams) => {},
   },
   guards: {
     // A failure reported by an attempt we have since replaced (the peer reconnected meanwhile) changes nothing.

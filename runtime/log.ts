@@ -10,5 +10,3 @@ export function jsonLogger(options: { verbose: boolean; write?: (line: string) =
     write(JSON.stringify({ level, msg, ...fields, time: new Date().toISOString() }));
   };
 }
-
-export const silentLogger: Logger = () => undefined;

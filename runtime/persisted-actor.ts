@@ -12,7 +12,7 @@
 import type { AnyEventObject, AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { Clock } from './clock.ts';
 import { liveRow, type EventStore, type RowOp } from './event-store.ts';
-import { INIT_EVENT, start, stateOf, step, type Effect, type Step, type TimerOp } from './transitions.ts';
+import { INIT_EVENT, start, stateOf, step, stepStored, type Effect, type Step, type TimerOp } from './transitions.ts';
 
 export interface PersistedActorOptions {
   store: EventStore;
@@ -166,12 +166,12 @@ export class PersistedActor {
     for (const { key, effect } of effectRows) allRows.push({ table: 'effects', key, value: effect });
     // Reaching a final state retires every effect still pending from earlier steps (an attempt in flight that
     // lost the race): nothing may re-run them after a restart.
-    if (snapshot.status === 'done') {
+    const final = snapshot.status === 'done';
+    if (final) {
       for (const key of this.#pendingEffects.values()) allRows.push({ table: 'effects', key });
     }
     // The live index says which streams to resume at start; a final state also stores its snapshot in the same
     // transaction, so listing finished streams never needs a replay.
-    const final = snapshot.status === 'done';
     if (expectedHead === 0 || final) allRows.push(liveRow(this.stream, !final));
     for (const t of timerOps) {
       allRows.push({ table: 'timers', key: [this.stream, t.id], value: t.op === 'set' ? { due: t.due, event: t.event } : undefined });
@@ -261,9 +261,7 @@ export function foldStream(
     : undefined;
   let seq = cached?.seq ?? 0;
   for (const e of store.read(stream, seq + 1)) {
-    snapshot = e.type === INIT_EVENT || !snapshot
-      ? start(machine, e.data, e.at).snapshot
-      : step(machine, snapshot, { type: e.type, ...(e.data as object), at: e.at }).snapshot;
+    snapshot = stepStored(machine, snapshot, e).snapshot;
     seq = e.seq;
   }
   return { snapshot, seq };

@@ -2,7 +2,7 @@
 // and timers it asked for — computed purely, so replaying performs nothing.
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
 import type { EventStore } from './event-store.ts';
-import { INIT_EVENT, start, stateOf, step, type Step } from './transitions.ts';
+import { stateOf, stepStored, type Step } from './transitions.ts';
 
 export interface ReplayStep {
   seq: number;
@@ -21,9 +21,7 @@ export function* replayStream(store: EventStore, stream: string, machine: AnySta
   for (const e of store.read(stream)) {
     let s: Step | undefined;
     if (machine) {
-      s = e.type === INIT_EVENT || !snapshot
-        ? start(machine, e.data, e.at)
-        : step(machine, snapshot, { type: e.type, ...(e.data as object), at: e.at });
+      s = stepStored(machine, snapshot, e);
       snapshot = s.snapshot;
     }
     const state = snapshot ? stateOf(snapshot) : undefined;

@@ -93,6 +93,20 @@ function splitActions(actions: readonly { type: string; params?: unknown }[], at
   return { effects, timers };
 }
 
+/**
+ * One stored event, stepped: the init event (its data is the input) starts the machine, any other steps it.
+ * The fold of recovery and of replay tools alike.
+ */
+export function stepStored(
+  machine: AnyStateMachine,
+  current: AnyMachineSnapshot | undefined,
+  e: { type: string; at: number; data: unknown },
+): Step {
+  return e.type === INIT_EVENT || !current
+    ? start(machine, e.data, e.at)
+    : step(machine, current, { type: e.type, ...(e.data as object), at: e.at });
+}
+
 /** What a replay tool shows and what snapshots store: the JSON-able part of a snapshot. */
 export function stateOf(snapshot: AnyMachineSnapshot): { value: unknown; context: unknown; status: string } {
   return { value: snapshot.value, context: snapshot.context, status: snapshot.status };

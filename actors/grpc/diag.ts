@@ -7,7 +7,8 @@ import { invalid } from '../../runtime/errors.ts';
 import { toJson } from './json.ts';
 import type { ActorHealth, NodeApi } from './node-api.ts';
 import { serverStream, unary, type HandlerContext } from './rpc.ts';
-import { isDidKey, isMultiaddr, isPeerId, requireNonEmpty } from './validate.ts';
+import { isMultiaddr, isPeerId, requireNonEmpty } from './validate.ts';
+import { isDid } from '../identity/did.ts';
 
 export const API_VERSION = 'moltmesh.v1';
 
@@ -40,7 +41,7 @@ export function diagHandlers(api: NodeApi, ctx: HandlerContext): DiagServer {
 
     ping: unary(ctx, 'Ping', (req) => {
       const target = requireNonEmpty('target', req.target, 'a DID, peer id or multiaddr');
-      if (!isDidKey(target) && !isPeerId(target) && !isMultiaddr(target)) {
+      if (!isDid(target) && !isPeerId(target) && !isMultiaddr(target)) {
         throw invalid('target', 'not a did:key DID, peer id or multiaddr');
       }
       return api.ping(target);
@@ -54,7 +55,7 @@ export function diagHandlers(api: NodeApi, ctx: HandlerContext): DiagServer {
 
     disconnect: unary(ctx, 'Disconnect', async (req) => {
       const target = requireNonEmpty('target', req.target, 'a DID or peer id');
-      if (!isDidKey(target) && !isPeerId(target)) throw invalid('target', 'not a did:key DID or peer id');
+      if (!isDid(target) && !isPeerId(target)) throw invalid('target', 'not a did:key DID or peer id');
       await api.disconnect(target);
       return {};
     }),
@@ -70,7 +71,7 @@ export function diagHandlers(api: NodeApi, ctx: HandlerContext): DiagServer {
         const more = await sink.write({
           seq: s.seq, type: s.type, atMs: s.at,
           eventJson: toJson(s.event), stateJson: toJson(s.state), contextJson: toJson(s.context),
-          effects: s.effects, timers: s.timers ?? [],
+          effects: s.effects, timers: s.timers,
         });
         if (!more) break; // client went away: `break` also closes the source iterator
       }

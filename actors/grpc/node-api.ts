@@ -1,6 +1,15 @@
 // The daemon as the gRPC layer sees it: plain domain calls, no protobuf types.
 // The composition root (actors/daemon.ts) implements this; actors/grpc/ maps it onto the .proto services.
 // Errors: throw ApiError (runtime/errors.ts) with a code; the gRPC layer maps codes to status codes.
+// Types the runtime, the machines or the transport already define are re-used, not restated.
+import type { OutboxState } from '../../machines/outbox-delivery.ts';
+import type { ReplayStep } from '../../runtime/replay.ts';
+import type { HealthNode } from '../../runtime/supervisor.ts';
+import type { PeerSummary } from '../transport/transport.ts';
+
+export type { ReplayStep };
+export type PeerInfo = PeerSummary;
+export type ActorHealth = HealthNode;
 
 export interface InboxMessage {
   id: string;            // msg_<ULID>
@@ -17,7 +26,7 @@ export interface InboxMessage {
 export interface OutboxEntry {
   id: string;
   to: string;
-  state: 'queued' | 'sending' | 'retrying' | 'delivered' | 'expired' | 'rejected' | 'failed';
+  state: OutboxState;
   attempts: number;
   createdAt: number;
   nextAttemptAt: number | null;   // ms since epoch, when retrying
@@ -28,16 +37,6 @@ export interface OutboxEntry {
 
 /** `afterId`: only messages after this one in inbox order (exclusive) — the paging cursor. */
 export interface InboxFilter { unreadOnly?: boolean; from?: string; since?: number; limit?: number; afterId?: string }
-
-export interface PeerInfo { peerId: string; did: string; addresses: string[]; latencyMs: number | null }
-
-export interface ActorHealth {
-  path: string;                 // e.g. "daemon/messaging/outbox/msg_01.."
-  status: 'running' | 'restarting' | 'stopped' | 'failed';
-  restarts: number;
-  lastError: string;
-  children: ActorHealth[];
-}
 
 export interface Health {
   version: string;
@@ -52,11 +51,9 @@ export interface Info { did: string; publicKeyHex: string; peerId: string; addre
 
 export interface Status {
   inbox: { total: number; unread: number };
-  outbox: { queued: number; sending: number; retrying: number; delivered: number; expired: number; rejected: number; failed: number };
+  outbox: Record<OutboxState, number>;
   streams: number;
 }
-
-export interface ReplayStep { seq: number; type: string; at: number; event: unknown; state: unknown; context: unknown; effects: string[]; timers: string[] }
 
 export interface NodeApi {
   // identity

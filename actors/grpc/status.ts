@@ -10,20 +10,6 @@ export function grpcCodeOf(code: ErrorCode): GrpcStatus {
   return GrpcStatus[code];
 }
 
-export function errorCodeOf(code: GrpcStatus): ErrorCode {
-  const name = GrpcStatus[code] as string | undefined;
-  // CANCELLED, UNKNOWN, ABORTED, OUT_OF_RANGE, DATA_LOSS have no domain meaning here.
-  return name && isErrorCode(name) ? name : 'INTERNAL';
-}
-
-const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  'INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'PERMISSION_DENIED', 'UNAVAILABLE',
-  'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED', 'UNIMPLEMENTED', 'INTERNAL', 'UNAUTHENTICATED',
-]);
-function isErrorCode(s: string): s is ErrorCode {
-  return ERROR_CODES.has(s);
-}
-
 export function statusError(code: GrpcStatus, details: string, field?: string): ServerErrorResponse {
   const metadata = new Metadata();
   if (field) metadata.set(FIELD_METADATA_KEY, field);

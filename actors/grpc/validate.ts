@@ -2,22 +2,12 @@
 // what to fix without reading logs. Deeper checks (is the peer known, is the id ours) stay in the daemon.
 import { multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { base58btc } from 'multiformats/bases/base58';
 import { invalid } from '../../runtime/errors.ts';
+import { isDid } from '../identity/did.ts';
+import { MAX_TTL_MS, MESSAGE_ID } from '../messaging/protocol.ts';
 
-export const MAX_TTL_MS = 30 * 24 * 3600_000;
+export { MAX_TTL_MS };
 export const MAX_LIMIT = 1000;
-
-/** did:key with an Ed25519 public key: multibase 'z' + base58btc(0xed 0x01 ‖ 32-byte key). */
-export function isDidKey(s: string): boolean {
-  if (!s.startsWith('did:key:z')) return false;
-  try {
-    const bytes = base58btc.decode(s.slice('did:key:'.length));
-    return bytes.length === 34 && bytes[0] === 0xed && bytes[1] === 0x01;
-  } catch {
-    return false;
-  }
-}
 
 export function isPeerId(s: string): boolean {
   try {
@@ -38,11 +28,10 @@ export function isMultiaddr(s: string): boolean {
   }
 }
 
-const MSG_ID = /^msg_[0-9A-HJKMNP-TV-Z]{26}$/i;
 
 export function requireDid(field: string, v: string): string {
   if (!v) throw invalid(field, 'required (a did:key DID)');
-  if (!isDidKey(v)) throw invalid(field, 'not a did:key DID');
+  if (!isDid(v)) throw invalid(field, 'not a did:key DID');
   return v;
 }
 
@@ -52,7 +41,7 @@ export function optionalDid(field: string, v: string): string | undefined {
 
 export function requireMessageId(field: string, v: string): string {
   if (!v) throw invalid(field, 'required (msg_<ULID>)');
-  if (!MSG_ID.test(v)) throw invalid(field, 'not a message id (msg_<ULID>)');
+  if (!MESSAGE_ID.test(v)) throw invalid(field, 'not a message id (msg_<ULID>)');
   return v;
 }
 

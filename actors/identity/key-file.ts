@@ -10,7 +10,7 @@ import type { PeerId } from '@libp2p/interface';
 import { ApiError } from '../../runtime/errors.ts';
 import { identityFromSeed, newSeed, type Identity } from './ed25519.ts';
 
-export { verifySignature, type Identity } from './ed25519.ts';
+export type { Identity } from './ed25519.ts';
 
 export const KEY_FILE = 'identity.key';
 

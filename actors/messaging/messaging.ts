@@ -10,7 +10,7 @@ import type { InboxFilter, InboxMessage, OutboxEntry } from '../grpc/node-api.ts
 import { Inbox } from './inbox.ts';
 import { Outbox, type EnvelopeSender } from './outbox.ts';
 import { outboxStateOf } from '../../machines/outbox-delivery.ts';
-import { MESSAGE_ENVELOPE, MESSAGE_ID, parseMessagePayload, type MessageAck } from './protocol.ts';
+import { MAX_TTL_MS, MESSAGE_ENVELOPE, MESSAGE_ID, parseMessagePayload, type MessageAck } from './protocol.ts';
 
 export interface MessagingTransport extends EnvelopeSender {
   handle(type: string, handler: (env: { from: string; to: string; payload: unknown }) => Promise<{ type: string; payload: unknown }>): void;
@@ -29,7 +29,6 @@ export interface MessagingOptions {
   liveWaitMs?: number;
 }
 
-const MAX_TTL_MS = 30 * 24 * 3600_000;
 const MAX_LIMIT = 10_000;
 
 export class Messaging {

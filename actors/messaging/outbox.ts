@@ -12,7 +12,7 @@ import type { Effect } from '../../runtime/transitions.ts';
 import {
   outboxDelivery,
   outboxStateOf,
-  type MessageContent,
+  type DeliverParams,
   type OutboxDeliveryContext,
   type OutboxDeliveryInput,
 } from '../../machines/outbox-delivery.ts';
@@ -166,7 +166,7 @@ export class Outbox {
 
   async #perform(effect: Effect): Promise<AnyEventObject[]> {
     if (effect.type !== 'deliver') throw new Error(`outbox: unknown effect ${effect.type}`);
-    const p = effect.params as { id: string; to: string; content: MessageContent; createdAt: number; attempt: number };
+    const p = effect.params as DeliverParams;
     const failed = (error: string) => [{ type: 'DELIVERY_FAILED', attempt: p.attempt, error, jitter: this.#o.random() }];
     const payload: MessagePayload = { id: p.id, ...p.content, sentAt: p.createdAt };
     try {

@@ -3,6 +3,8 @@ import { invalid } from '../../runtime/errors.ts';
 
 export const MESSAGE_ENVELOPE = 'message';
 export const MESSAGE_ID = /^msg_[0-9A-HJKMNP-TV-Z]{26}$/;
+/** The longest a message may wait for delivery (per-message ttl_ms and messaging.message_ttl). */
+export const MAX_TTL_MS = 30 * 24 * 3600_000;
 
 export interface MessagePayload {
   id: string;
