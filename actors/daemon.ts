@@ -6,7 +6,7 @@
 //   └── grpc        A2ANode · Diag · Ext on the unix socket (and TCP with a token)
 //
 // Everything else receives what it needs from here: the event store, the clock, the transport.
-import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../runtime/clock.ts';
@@ -21,6 +21,7 @@ import { Transport } from './transport/transport.ts';
 import { Messaging } from './messaging/messaging.ts';
 import { startGrpcServer } from './grpc/server.ts';
 import { createNodeApi } from './node-service.ts';
+import { createFileOnce } from '../runtime/create-file-once.ts';
 
 export const VERSION = '0.1.0';
 
@@ -104,7 +105,7 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
 
     const api = createNodeApi({ config, configSource: source, identity, store, transport, messaging, root, clock, version: VERSION, shutdown: () => void stop() });
     const { tcpAddr, socketPath } = grpcListen(config);
-    const token = tcpAddr ? ensureToken(dataDir) : undefined;
+    const token = tcpAddr ? await ensureToken(dataDir) : undefined;
     let grpcAddresses: string[] = [];
     await root.startChild({
       id: 'grpc',
@@ -133,34 +134,17 @@ function grpcListen(config: DaemonConfig): { socketPath?: string; tcpAddr?: stri
 }
 
 /**
- * The bearer token TCP clients must present: generated once, readable by the owner only. Written to a temp file
- * and linked into place, so a reader never sees a half-written token and two starters never both write one.
+ * The bearer token TCP clients must present: generated once (created whole, never overwritten, see
+ * createFileOnce), readable by the owner only.
  */
-function ensureToken(dataDir: string): string {
+async function ensureToken(dataDir: string): Promise<string> {
   const path = join(dataDir, 'grpc-token');
-  for (;;) {
-    try {
-      const mode = statSync(path).mode & 0o777;
-      if (mode & 0o077) throw new ApiError('FAILED_PRECONDITION', `${path} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${path}`);
-      const token = readFileSync(path, 'utf8').trim();
-      if (token.length < 32) throw new ApiError('FAILED_PRECONDITION', `${path} holds no valid token; delete it and restart to make a new one`);
-      return token;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    const tmp = `${path}.${process.pid}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    writeSync(fd, randomBytes(32).toString('base64url') + '\n');
-    fsyncSync(fd);
-    closeSync(fd);
-    try {
-      linkSync(tmp, path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    } finally {
-      rmSync(tmp, { force: true });
-    }
-  }
+  await createFileOnce(path, randomBytes(32).toString('base64url') + '\n');
+  const mode = statSync(path).mode & 0o777;
+  if (mode & 0o077) throw new ApiError('FAILED_PRECONDITION', `${path} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${path}`);
+  const token = readFileSync(path, 'utf8').trim();
+  if (token.length < 32) throw new ApiError('FAILED_PRECONDITION', `${path} holds no valid token; delete it and restart to make a new one`);
+  return token;
 }
 
 /** One daemon per data dir: two would share a key and an event store. A lock left by a dead process is taken over. */

@@ -13,6 +13,7 @@ import { publicKeyFromRaw } from '@libp2p/crypto/keys';
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id';
 import type { PeerId } from '@libp2p/interface';
 import { invalid } from '../../runtime/errors.ts';
+import { BoundedCache } from '../../runtime/bounded-cache.ts';
 
 const DID_PREFIX = 'did:key:';
 // Multicodec ed25519-pub (0xed) as an unsigned varint: 0xed 0x01.
@@ -21,25 +22,12 @@ const KEY_BYTES = 32;
 // base58btc of 34 bytes is at most 47 chars; bound the input before decoding it.
 const MAX_DID_LENGTH = DID_PREFIX.length + 1 + 48;
 
-// Bounded by count, dropping the oldest insertion when full (no reordering on hits: cheaper than a true LRU, and
-// an attacker cycling through many keys only costs us re-decoding, never correctness).
+// DID conversions repeat for the same few peers on every envelope: memoise them (successes only).
 const MAX_CACHED = 10_000;
 
-class Memo<V> {
-  private readonly map = new Map<string, V>();
-  get(key: string): V | undefined {
-    return this.map.get(key);
-  }
-  set(key: string, value: V): V {
-    if (this.map.size >= MAX_CACHED) this.map.delete(this.map.keys().next().value as string);
-    this.map.set(key, value);
-    return value;
-  }
-}
-
-const keyByDid = new Memo<Uint8Array>();
-const peerIdByDid = new Memo<PeerId>();
-const didByPeerId = new Memo<string>();
+const keyByDid = new BoundedCache<Uint8Array>(MAX_CACHED);
+const peerIdByDid = new BoundedCache<PeerId>(MAX_CACHED);
+const didByPeerId = new BoundedCache<string>(MAX_CACHED);
 
 export function didFromPublicKey(pub: Uint8Array): string {
   if (!(pub instanceof Uint8Array) || pub.length !== KEY_BYTES) {

@@ -11,6 +11,7 @@ import type { PeerId, PrivateKey } from '@libp2p/interface';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { didFromPublicKey } from './did.ts';
+import { BoundedCache } from '../../runtime/bounded-cache.ts';
 
 // noble v3 only ships async SHA-512; its sync API (getPublicKey) needs one plugged in.
 ed.hashes.sha512 = (m: Uint8Array) => new Uint8Array(crypto.createHash('sha512').update(m).digest());
@@ -52,16 +53,13 @@ export async function identityFromSeed(seed: Uint8Array): Promise<Identity> {
 }
 
 // Importing a public key costs about as much as a verify; peers are few and repeat, so keep a bounded cache.
-const MAX_CACHED_KEYS = 1024;
-const keyCache = new Map<string, crypto.KeyObject>();
+const keyCache = new BoundedCache<crypto.KeyObject>(1024);
 
 function publicKeyObject(pub: Uint8Array): crypto.KeyObject {
   const id = Buffer.from(pub).toString('hex');
   let key = keyCache.get(id);
   if (key === undefined) {
-    key = crypto.createPublicKey({ key: Buffer.concat([SPKI_PREFIX, pub]), format: 'der', type: 'spki' });
-    if (keyCache.size >= MAX_CACHED_KEYS) keyCache.delete(keyCache.keys().next().value as string);
-    keyCache.set(id, key);
+    key = keyCache.set(id, crypto.createPublicKey({ key: Buffer.concat([SPKI_PREFIX, pub]), format: 'der', type: 'spki' }));
   }
   return key;
 }

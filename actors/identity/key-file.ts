@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import { ApiError } from '../../runtime/errors.ts';
 import { identityFromSeed, newSeed, type Identity } from './ed25519.ts';
+import { createFileOnce } from '../../runtime/create-file-once.ts';
 
 export type { Identity } from './ed25519.ts';
 
@@ -57,37 +58,7 @@ async function createKeyFile(dir: string, keyPath: string): Promise<boolean> {
   const seed = newSeed();
   const identity = await identityFromSeed(seed);
   const content: KeyFileV1 = { v: 1, type: 'Ed25519', seed: Buffer.from(seed).toString('base64url'), did: identity.did };
-  const tmp = path.join(dir, `.${KEY_FILE}.${process.pid}.${Date.now()}.tmp`);
-  const fh = await fs.open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(content) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await fs.link(tmp, keyPath);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return false;
-  } finally {
-    await fs.rm(tmp, { force: true });
-  }
-  await syncDir(dir);
-  return true;
-}
-
-// Makes the new directory entry durable; not every platform can open a directory, which is fine.
-async function syncDir(dir: string): Promise<void> {
-  let fh: fs.FileHandle | undefined;
-  try {
-    fh = await fs.open(dir, 'r');
-    await fh.sync();
-  } catch {
-    /* best effort */
-  } finally {
-    await fh?.close();
-  }
+  return createFileOnce(keyPath, JSON.stringify(content) + '\n');
 }
 
 async function readKeyFile(keyPath: string): Promise<Identity> {
