@@ -228,14 +228,18 @@ function onAbort(opts: CallOpts | undefined, fn: () => void): void {
 }
 
 // grpc-js reports a missing or dead socket as UNAVAILABLE with the errno in the details.
-const CONNECT_FAILURE = /ENOENT|ECONNREFUSED|EACCES|No connection established|Failed to connect|connect E/i;
+// grpc-js's own words when it could not reach the server. A daemon's UNAVAILABLE answer (a peer it could not
+// reach, "connect ECONNREFUSED 1.2.3.4:4001") must not read as "daemon not running", so the connection errors
+// are recognised by grpc-js's phrasing or by naming our own address, not by errno alone.
+const CONNECT_FAILURE = /No connection established|Failed to connect/i;
 
 export function toDaemonError(err: ServiceError | Error, address: string): DaemonError {
   if (err instanceof DaemonError) return err;
   const se = err as Partial<ServiceError>;
   const code = typeof se.code === 'number' ? se.code : GrpcStatus.UNKNOWN;
   const details = se.details ?? err.message;
-  if (code === GrpcStatus.UNAVAILABLE && CONNECT_FAILURE.test(details)) return notRunning(address, details);
+  const ours = address.replace(/^unix:/, '');
+  if (code === GrpcStatus.UNAVAILABLE && (CONNECT_FAILURE.test(details) || details.includes(ours))) return notRunning(address, details);
   const field = se.metadata?.get(FIELD_METADATA_KEY)[0];
   return new DaemonError(code, details, typeof field === 'string' ? field : undefined);
 }

@@ -189,7 +189,9 @@ export class Transport {
     // peer's stale addresses still pending.
     const conn = this.libp2p.getConnections(peer).find((c) => c.status === 'open');
     const peerDid = didFromPeerId(peer);
-    const opening = (conn ? conn.newStream(ENVELOPE_PROTOCOL, { signal }) : this.libp2p.dialProtocol(peer, ENVELOPE_PROTOCOL, { signal }))
+    const opening = (conn
+      ? conn.newStream(ENVELOPE_PROTOCOL, { signal })
+      : this.assertReachable(peer, peerDid).then(() => this.libp2p.dialProtocol(peer, ENVELOPE_PROTOCOL, { signal })))
       .then((stream) => {
         this.unopened.delete(opening);
         const session = new Session(stream, this.maxBytes, (detail) => this.reject('stray-reply', key, detail));
@@ -435,6 +437,7 @@ export class Transport {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     const peer = target.startsWith('/') ? peerIdFromString((await this.connect(target, { timeoutMs })).peerId) : this.toPeerId(target);
     const signal = AbortSignal.timeout(timeoutMs);
+    await this.assertReachable(peer, target);
     try {
       const ms = await this.libp2p.services.ping.ping(peer, { signal });
       this.latency.set(peer.toString(), ms);
@@ -471,6 +474,18 @@ export class Transport {
     };
     this.libp2p.addEventListener('peer:connect', listener);
     return () => this.libp2p.removeEventListener('peer:connect', listener);
+  }
+
+  /**
+   * Fails at once for a peer we have no way to find: no connection, no known address, and no connected peer to
+   * ask (the DHT lookup libp2p would start can only wait for its timeout). With any of the three, dialing goes on.
+   */
+  private async assertReachable(peer: PeerId, name: string): Promise<void> {
+    if (this.libp2p.getConnections(peer).length > 0 || this.libp2p.getPeers().length > 0) return;
+    const known = await this.libp2p.peerStore.get(peer).then((p) => p.addresses.length > 0, () => false);
+    if (!known) {
+      throw new ApiError('UNAVAILABLE', `no known address for ${name} and no peers to ask; connect to it (or to a bootstrap peer) first`);
+    }
   }
 
   /** A DID or a peer id string. */
