@@ -60,7 +60,11 @@ function fakeApi(): FakeApi {
     config: () => ({ daemon: { data_dir: '/tmp/x' } }),
     peers: () => [],
     ping: async () => ({ latencyMs: 1.5 }),
-    connect: async () => ({ peerId: '12D3KooWtest', did: DID }),
+    connect: async (addr: string) => {
+      // A daemon's own UNAVAILABLE answer, worded like libp2p's dial errors.
+      if (addr.includes('/tcp/1/')) throw new ApiError('UNAVAILABLE', 'cannot connect to /ip4/127.0.0.1/tcp/1: connect ECONNREFUSED 127.0.0.1:1');
+      return { peerId: '12D3KooWtest', did: DID };
+    },
     disconnect: async () => undefined,
     listStreams: async () => ['outbox/msg_1'],
     replayClosed: false,
@@ -158,6 +162,19 @@ describe('gRPC server', () => {
     expect([e.code, e.field]).toEqual(['INVALID_ARGUMENT', 'multiaddr']);
     const ok = await client.a2a.sendMessage({ to: DID, text: 'hello' });
     expect(ok).toEqual({ messageId: 'msg_01JXAAAAAAAAAAAAAAAAAAAAAA', queued: true });
+  });
+
+  it('keeps a daemon\'s UNAVAILABLE answer apart from "daemon not running"', async () => {
+    const e = await rejection(client.diag.connect({ multiaddr: '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWHVsW1fmKxeYD2FZDRjSiQnMWRyaQV81MuKd3KHSa8yA9' }));
+    expect(e.code).toBe('UNAVAILABLE');
+    expect(e.message).toContain('cannot connect to /ip4/127.0.0.1/tcp/1');
+    const nowhere = connectClient({ grpcAddr: `unix:${join(tmpdir(), 'no-such-daemon.sock')}` });
+    try {
+      const down = await rejection(nowhere.diag.health({}, { timeoutMs: 2000 }));
+      expect(down.message).toMatch(/^daemon not running at unix:/);
+    } finally {
+      nowhere.close();
+    }
   });
 
   it('maps ApiError NOT_FOUND to NOT_FOUND', async () => {

@@ -252,6 +252,17 @@ describe('transport between two nodes', () => {
     expect(performance.now() - t0).toBeLessThan(3000);
   });
 
+  it('fails at once, saying why, for a peer it has no way to find', async () => {
+    const alone = await newTransport();
+    try {
+      const nobody = await newIdentity();
+      await expect(alone.request(nobody.did, 'echo', null)).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('no known address') });
+      await expect(alone.ping(nobody.did)).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('no known address') });
+    } finally {
+      await alone.stop();
+    }
+  });
+
   it('serves many concurrent requests (latency printed)', async () => {
     const lat: number[] = [];
     for (let i = 0; i < 200; i++) {
