@@ -37,12 +37,24 @@ export interface RowOp {
   key: (string | number)[];
   /** undefined removes the row. */
   value?: unknown;
+  /** Instead of `value`: add this to the number the row holds (a missing row holds 0), inside the transaction. */
+  add?: number;
 }
 
 export type Table = 'effects' | 'timers' | 'index';
 
 /** Index rows ['live', stream] mark streams whose actor has not reached a final state (see liveStreams). */
 export const LIVE = 'live';
+/** Index rows ['count', group, label] count a group's actors by state label (see PersistedActorOptions.count). */
+export const COUNT = 'count';
+
+/** The counter rows that move one member of `group` from label `from` (none: a new member) to label `to`. */
+export function countMove(group: string, from: string | undefined, to: string): RowOp[] {
+  if (from === to) return [];
+  const rows: RowOp[] = [{ table: 'index', key: [COUNT, group, to], add: 1 }];
+  if (from !== undefined) rows.push({ table: 'index', key: [COUNT, group, from], add: -1 });
+  return rows;
+}
 export const liveRow = (stream: string, live: boolean): RowOp => ({ table: 'index', key: [LIVE, stream], value: live ? 1 : undefined });
 
 export class StreamConflictError extends Error {
@@ -111,8 +123,12 @@ export class EventStore {
       if (seq !== head) this.#heads.put(stream, seq);
       if (options.snapshot) this.#snapshots.put(stream, cbor.encode(options.snapshot));
       for (const op of options.rows ?? []) {
-        if (op.value === undefined) this.#tables[op.table].remove(op.key);
-        else this.#tables[op.table].put(op.key, cbor.encode(op.value));
+        const table = this.#tables[op.table];
+        if (op.add !== undefined) {
+          const raw = table.get(op.key);
+          table.put(op.key, cbor.encode((raw ? (cbor.decode(raw) as number) : 0) + op.add));
+        } else if (op.value === undefined) table.remove(op.key);
+        else table.put(op.key, cbor.encode(op.value));
       }
       return seq;
     });
@@ -171,6 +187,13 @@ export class EventStore {
       if (key[0] !== LIVE || !String(key[1]).startsWith(prefix)) break;
       yield String(key[1]);
     }
+  }
+
+  /** The counters of `group`, by label (see PersistedActorOptions.count). */
+  counts(group: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const { key, value } of this.rows<number>('index', [COUNT, group])) out[String(key[2])] = value;
+    return out;
   }
 
   /** Side rows whose key starts with `prefix`. */

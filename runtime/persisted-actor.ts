@@ -11,7 +11,7 @@
 // at-least-once; their receivers deduplicate).
 import type { AnyEventObject, AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { Clock } from './clock.ts';
-import { liveRow, type EventStore, type RowOp } from './event-store.ts';
+import { countMove, liveRow, type EventStore, type RowOp } from './event-store.ts';
 import { INIT_EVENT, start, stateOf, step, stepStored, type Effect, type Step, type TimerOp } from './transitions.ts';
 
 export interface PersistedActorOptions {
@@ -25,6 +25,11 @@ export interface PersistedActorOptions {
   onCrash(error: unknown): void;
   /** Store a snapshot (a replay cache) every this many events; a final state always stores one. */
   snapshotEvery?: number;
+  /**
+   * Keep a durable count of this group's actors per state label (index rows ['count', group, label]), updated in
+   * the same transaction as each change of label, so "how many are in each state" never needs a replay.
+   */
+  count?: { group: string; label(snapshot: AnyMachineSnapshot): string };
 }
 
 export interface Transition {
@@ -173,6 +178,8 @@ export class PersistedActor {
     // The live index says which streams to resume at start; a final state also stores its snapshot in the same
     // transaction, so listing finished streams never needs a replay.
     if (expectedHead === 0 || final) allRows.push(liveRow(this.stream, !final));
+    const count = this.#o.count;
+    if (count) allRows.push(...countMove(count.group, expectedHead === 0 ? undefined : count.label(this.#snapshot), count.label(snapshot)));
     for (const t of timerOps) {
       allRows.push({ table: 'timers', key: [this.stream, t.id], value: t.op === 'set' ? { due: t.due, event: t.event } : undefined });
     }

@@ -3,9 +3,9 @@
 // It gives the machine's one effect, `deliver`, its meaning (sign an envelope, send it, await the signed
 // acknowledgement), turns "a peer connected" into PEER_CONNECTED for the messages waiting on it, and
 // evicts a delivery from memory once it reaches a final state (its log and snapshot stay on disk).
-import type { AnyEventObject } from 'xstate';
+import type { AnyEventObject, AnyMachineSnapshot } from 'xstate';
 import type { Clock, Random } from '../../runtime/clock.ts';
-import { liveRow, type EventStore, type RowOp } from '../../runtime/event-store.ts';
+import { countMove, liveRow, type EventStore, type RowOp } from '../../runtime/event-store.ts';
 import { foldStream, PersistedActor } from '../../runtime/persisted-actor.ts';
 import { Supervisor } from '../../runtime/supervisor.ts';
 import type { Effect } from '../../runtime/transitions.ts';
@@ -20,6 +20,8 @@ import type { OutboxEntry } from '../grpc/node-api.ts';
 import { MESSAGE_ENVELOPE, type MessagePayload } from './protocol.ts';
 
 export const OUTBOX_PREFIX = 'outbox/';
+/** The counter group of outbox deliveries by state. */
+const OUTBOX_COUNTS = 'outbox';
 
 /** What the outbox needs from the transport. */
 export interface EnvelopeSender {
@@ -101,10 +103,9 @@ export class Outbox {
     return out;
   }
 
+  /** Deliveries by state, from the counters kept with every transition (no stream is visited). */
   counts(): Record<OutboxEntry['state'], number> {
-    const counts = { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, rejected: 0, failed: 0 };
-    for (const e of this.list({})) counts[e.state] += 1;
-    return counts;
+    return { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, rejected: 0, failed: 0, ...this.#o.store.counts(OUTBOX_COUNTS) };
   }
 
   async #supervise(id: string, created?: PersistedActor, bindCrash?: (crash: (e: unknown) => void) => void): Promise<void> {
@@ -134,6 +135,8 @@ export class Outbox {
       ...[...this.#o.store.rows('timers', [stream])].map(({ key }) => ({ table: 'timers' as const, key })),
     ];
     rows.push(liveRow(stream, false));
+    const before = foldStream(this.#o.store, stream, outboxDelivery).snapshot;
+    rows.push(...countMove(OUTBOX_COUNTS, before && outboxStateOf(before.value), 'failed'));
     await this.#o.store.append(stream, [{ type: 'FAIL', at: this.#o.clock.now(), data: { reason } }], { rows });
     this.#live.delete(id);
   }
@@ -161,6 +164,7 @@ export class Outbox {
       clock: this.#o.clock,
       onCrash,
       perform: (effect: Effect) => this.#perform(effect),
+      count: { group: OUTBOX_COUNTS, label: (s: AnyMachineSnapshot) => outboxStateOf(s.value) },
     };
   }
 

@@ -152,6 +152,10 @@ describe('outbox → inbox under crashes and failures', () => {
           expect(w.outbox.list({ pendingOnly: true })).toEqual([]);
           for (const id of w.accepted) expect(w.receivedCount(id), id).toBe(1);
           expect(w.inbox.counts().total).toBe(w.accepted.length);
+          // The counters kept with every transition agree with folding every stream.
+          const folded: Record<string, number> = { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, rejected: 0, failed: 0 };
+          for (const e of w.outbox.list({})) folded[e.state]! += 1;
+          expect(w.outbox.counts()).toEqual(folded);
         } finally {
           await w.close();
         }
@@ -182,6 +186,7 @@ describe('a delivery that crashes past its budget', () => {
     const again = new Outbox({ store: w.senderStore, clock: w.clock, random: () => 0.5, transport: w.wire, supervisor: w.supervisor });
     await again.start();
     expect(again.list({})[0]?.state).toBe('failed');
+    expect(again.counts()).toMatchObject({ failed: 1, sending: 0, retrying: 0 });
     expect(w.supervisor.tree().children).toEqual([]);
     await w.senderStore.close();
     await w.receiverStore.close();
