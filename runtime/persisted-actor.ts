@@ -56,6 +56,8 @@ export class PersistedActor {
   #pendingEffects = new Map<string, (string | number)[]>();
   #listeners = new Set<(t: Transition) => void>();
   #stopped = false;
+  /** Built by settle(): appends, but never performs effects or arms timers. */
+  #inert = false;
 
   private constructor(options: PersistedActorOptions) {
     this.#o = options;
@@ -74,12 +76,8 @@ export class PersistedActor {
 
   /** Rebuild from the log. Throws if the stream does not exist. */
   static async recover(options: PersistedActorOptions): Promise<PersistedActor> {
-    const actor = new PersistedActor(options);
-    const { snapshot, seq } = foldStream(options.store, options.stream, options.machine);
-    if (!snapshot) throw new Error(`stream ${options.stream} does not exist`);
-    actor.#snapshot = snapshot;
-    actor.#seq = seq;
-    actor.#lastSnapshotSeq = seq;
+    const actor = PersistedActor.#fold(options);
+    const snapshot = actor.#snapshot;
     for (const { key, value } of options.store.rows<TimerRow>('timers', [options.stream])) {
       actor.#arm(String(key[1]), value.due, value.event);
     }
@@ -87,6 +85,28 @@ export class PersistedActor {
     if (snapshot.status !== 'done') {
       for (const { key, value } of options.store.rows<Effect>('effects', [options.stream])) actor.#perform(key, value);
     }
+    return actor;
+  }
+
+  /**
+   * Feed one event to a stream whose actor is not running — e.g. one its supervisor stopped for good — with the
+   * same step and bookkeeping as `send()` (effects and timers retired, live index, counters), performing and
+   * arming nothing.
+   */
+  static async settle(options: PersistedActorOptions, event: AnyEventObject): Promise<{ accepted: boolean; seq: number }> {
+    const actor = PersistedActor.#fold(options);
+    actor.#inert = true;
+    for (const { key } of options.store.rows('effects', [options.stream])) actor.#pendingEffects.set(key.join('/'), key);
+    return actor.#commit([], [event], [], actor.#seq);
+  }
+
+  static #fold(options: PersistedActorOptions): PersistedActor {
+    const actor = new PersistedActor(options);
+    const { snapshot, seq } = foldStream(options.store, options.stream, options.machine);
+    if (!snapshot) throw new Error(`stream ${options.stream} does not exist`);
+    actor.#snapshot = snapshot;
+    actor.#seq = seq;
+    actor.#lastSnapshotSeq = seq;
     return actor;
   }
 
@@ -196,7 +216,7 @@ export class PersistedActor {
     this.#snapshot = snapshot;
     this.#seq = seq;
     // Stopped while appending: what was appended is for the next incarnation to recover and perform.
-    if (this.#stopped) return { accepted: true, seq };
+    if (this.#stopped || this.#inert) return { accepted: true, seq };
     for (const t of timerOps) {
       if (t.op === 'set') this.#arm(t.id, t.due, t.event);
       else this.#disarm(t.id);

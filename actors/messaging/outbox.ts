@@ -5,7 +5,7 @@
 // evicts a delivery from memory once it reaches a final state (its log and snapshot stay on disk).
 import type { AnyEventObject, AnyMachineSnapshot } from 'xstate';
 import type { Clock, Random } from '../../runtime/clock.ts';
-import { countMove, liveRow, type EventStore, type RowOp } from '../../runtime/event-store.ts';
+import type { EventStore } from '../../runtime/event-store.ts';
 import { foldStream, PersistedActor } from '../../runtime/persisted-actor.ts';
 import { Supervisor } from '../../runtime/supervisor.ts';
 import type { Effect } from '../../runtime/transitions.ts';
@@ -124,21 +124,13 @@ export class Outbox {
   }
 
   /**
-   * Past its crash budget the delivery cannot be trusted to step itself, so the FAIL event is appended
-   * directly, with its pending effects and timers cleared in the same transaction: the failure is durable and
+   * Past its crash budget the delivery's actor is stopped for good, so the FAIL event is settled on its stream
+   * without it (the runtime retires its effects and timers in the same transaction): the failure is durable and
    * a restart does not resume the delivery.
    */
   async #markFailed(id: string, reason: string): Promise<void> {
-    const stream = OUTBOX_PREFIX + id;
-    const rows: RowOp[] = [
-      ...[...this.#o.store.rows('effects', [stream])].map(({ key }) => ({ table: 'effects' as const, key })),
-      ...[...this.#o.store.rows('timers', [stream])].map(({ key }) => ({ table: 'timers' as const, key })),
-    ];
-    rows.push(liveRow(stream, false));
-    const before = foldStream(this.#o.store, stream, outboxDelivery).snapshot;
-    rows.push(...countMove(OUTBOX_COUNTS, before && outboxStateOf(before.value), 'failed'));
-    await this.#o.store.append(stream, [{ type: 'FAIL', at: this.#o.clock.now(), data: { reason } }], { rows });
     this.#live.delete(id);
+    await PersistedActor.settle(this.#actorOptions(id, () => undefined), { type: 'FAIL', reason });
   }
 
   #track(id: string, actor: PersistedActor): void {

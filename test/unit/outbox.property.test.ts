@@ -192,6 +192,10 @@ describe('a delivery that crashes past its budget', () => {
     await again.start();
     expect(again.list({})[0]?.state).toBe('failed');
     expect(again.counts()).toMatchObject({ failed: 1, sending: 0, retrying: 0 });
+    const stream = 'outbox/msg_01JX0000000000000000000009';
+    expect([...w.senderStore.rows('effects', [stream])]).toEqual([]);
+    expect([...w.senderStore.rows('timers', [stream])]).toEqual([]);
+    expect([...w.senderStore.liveStreams('outbox/')]).toEqual([]);
     expect(w.supervisor.tree().children).toEqual([]);
     await w.senderStore.close();
     await w.receiverStore.close();
