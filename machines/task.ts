@@ -26,6 +26,18 @@
 // the deadline when the task is started at its creation time, which the runtime persists as a timer. The
 // assignee's copy learns the outcome as a DEADLINE_PASSED event from the requester.
 //
+// Crossing verdicts. Both copies step locally at once, so two ending events can cross on the wire (the requester
+// cancels while the assignee completes). The rule that makes both copies converge: **the requester's verdict
+// wins**. The requester's copy is final the moment it ends. An ending the assignee causes on its own copy
+// (COMPLETE, FAIL, REJECT, ABORT) waits in `closing.<outcome>` — shown to users as that outcome — until the
+// requester confirms it has applied it (PEER_CONFIRMED, from the envelope's acknowledgement); a requester's
+// CANCEL, DEADLINE_PASSED or ABORT that crossed it lands there instead and decides. (A requester that receives
+// an ending after its own refuses it: its verdict is already on the way.)
+//
+// Order. Every message a copy sends the other is numbered (`n`, from 1: the requester's TASK_CREATED) and is
+// applied in that order, each exactly once (`sequencePeerMessage`); `received` counts what was applied, and a
+// peer message the machine refuses is still consumed, as PEER_REFUSED, so one refusal never blocks the next.
+//
 // The four open states live in the `status` region of a parallel `open` state, beside the `deadline` region;
 // `taskStateOf(snapshot.value)` gives the flat name.
 //
@@ -101,6 +113,10 @@ export interface TaskContext {
   createdAt: number;
   /** `at` of the last transition on this copy. */
   updatedAt: number;
+  /** How many messages this copy has sent the other (the last `n`). */
+  sent: number;
+  /** How many of the other copy's messages this copy has consumed (applied or refused), in order. */
+  received: number;
 }
 
 export const TASK_STATES = [
@@ -125,6 +141,8 @@ export const DEADLINE_REASON = 'deadline passed';
 interface Caused {
   by: string;
   at: number;
+  /** The sender's number for this message, on an event that came from the other copy (see sequencePeerMessage). */
+  n?: number;
 }
 
 export type TaskEvent =
@@ -141,18 +159,27 @@ export type TaskEvent =
   | ({ type: 'CANCEL'; reason?: string } & Caused)
   | ({ type: 'DEADLINE_PASSED' } & Caused)
   // either party
-  | ({ type: 'ABORT'; reason: string } & Caused);
+  | ({ type: 'ABORT'; reason: string } & Caused)
+  // the runtime, from the other copy's envelopes: a message of the peer this state refuses (consumed, not applied),
+  // and the requester's acknowledgement that it has applied the assignee's ending
+  | ({ type: 'PEER_REFUSED'; refused: string } & Caused)
+  | ({ type: 'PEER_CONFIRMED'; confirms: number } & Caused);
 
 export type TaskEventType = TaskEvent['type'];
 
-/** Every event a command or a peer may bring; anything else (e.g. xstate's own timer events) is not theirs to send. */
+/** The events of a command or a peer message (the rest are the runtime's). */
+export type TaskCommandType = (typeof TASK_EVENT_TYPES)[number];
+
+/** Every event a command or a peer may bring; anything else (xstate's timer events, the runtime's PEER_*) is not theirs. */
 export const TASK_EVENT_TYPES = [
   'ACCEPT', 'REJECT', 'REQUEST_INPUT', 'REQUEST_AUTH', 'COMPLETE', 'FAIL',
   'PROVIDE_INPUT', 'PROVIDE_AUTH', 'CANCEL', 'DEADLINE_PASSED', 'ABORT',
 ] as const satisfies readonly TaskEventType[];
-// Compile-time: the list above names every event type.
+// Compile-time: the list above names every event type but the runtime's own.
 type Expect<T extends true> = T;
-type _EveryEventListed = Expect<[Exclude<TaskEventType, (typeof TASK_EVENT_TYPES)[number]>] extends [never] ? true : false>;
+type _EveryEventListed = Expect<
+  [Exclude<TaskEventType, (typeof TASK_EVENT_TYPES)[number] | 'PEER_REFUSED' | 'PEER_CONFIRMED'>] extends [never] ? true : false
+>;
 
 export function isTaskEventType(type: unknown): type is TaskEventType {
   return (TASK_EVENT_TYPES as readonly unknown[]).includes(type);
@@ -169,6 +196,8 @@ export interface NotifyPeerParams {
   taskId: string;
   /** The other party's DID. */
   to: string;
+  /** This copy's number for the message: 1, 2, … in the order it caused them. */
+  n: number;
   message: TaskPeerMessage;
 }
 
@@ -210,6 +239,11 @@ const taskSetup = setup({
     byRequester: ({ context, event }) => isRequester(context, byOf(event)),
     byAssignee: ({ context, event }) => isAssignee(context, byOf(event)),
     byParty: ({ context, event }) => isRequester(context, byOf(event)) || isAssignee(context, byOf(event)),
+    byPeer: ({ context, event }) => byOf(event) !== context.self && (isRequester(context, byOf(event)) || isAssignee(context, byOf(event))),
+    // The assignee ending the task on its own copy: provisional until the requester confirms (see "Crossing").
+    assigneeHere: ({ context, event }) => isAssignee(context, byOf(event)) && context.self === context.assignee,
+    // The requester confirms the ending itself (this copy's last message), not an earlier message acknowledged late.
+    confirmsEnding: ({ context, event }) => isRequester(context, byOf(event)) && (event as { confirms?: number }).confirms === context.sent,
     hasDeadline: ({ context }) => context.deadline !== null,
     // Only the requester's copy arms the deadline timer; the assignee's follows the requester's verdict.
     watchesDeadline: ({ context }) => context.deadline !== null && context.self === context.requester,
@@ -231,9 +265,11 @@ const taskSetup = setup({
 const announce = (state: TaskState) =>
   taskSetup.enqueueActions(({ context, event, enqueue }) => {
     const type = event.type as string;
+    // The confirmation only makes a shown outcome final: nothing new to tell anyone.
+    if (type === 'PEER_CONFIRMED') return;
     let message: TaskPeerMessage;
     if (type === 'xstate.init') {
-      const { self: _self, artifacts: _a, statusMessage: _s, updatedAt: _u, deadline, ...rest } = context;
+      const { self: _self, artifacts: _a, statusMessage: _s, updatedAt: _u, sent: _n, received: _r, deadline, ...rest } = context;
       message = { type: 'TASK_CREATED', by: context.requester, at: context.createdAt, task: { ...rest, ...(deadline === null ? {} : { deadline }) } };
     } else if (type.startsWith('xstate.after.')) {
       message = { type: 'DEADLINE_PASSED', by: context.self, at: (event as { at: number }).at };
@@ -246,13 +282,22 @@ const announce = (state: TaskState) =>
     });
     if (message.by === context.self) {
       const to = context.self === context.requester ? context.assignee : context.requester;
-      enqueue({ type: 'notifyPeer', params: { taskId: context.id, to, message } });
+      const n = context.sent + 1;
+      enqueue.assign({ sent: n });
+      enqueue({ type: 'notifyPeer', params: { taskId: context.id, to, n, message } });
     }
   });
 
-/** The context change every transition makes: the accompanying message and the time. */
+/** A message from the other copy is consumed in order: count it (see sequencePeerMessage). */
+const receivedOf = (context: TaskContext, event: TaskEvent): number =>
+  event.by !== context.self && typeof event.n === 'number' ? event.n : context.received;
+
+/** The context change every transition makes: the accompanying message, the time, the peer message consumed. */
 const record = (statusMessage: (event: TaskEvent) => string) =>
-  taskSetup.assign(({ event }) => ({ statusMessage: statusMessage(event), updatedAt: event.at }));
+  taskSetup.assign(({ context, event }) => ({ statusMessage: statusMessage(event), updatedAt: event.at, received: receivedOf(context, event) }));
+
+/** A peer message this state refuses is consumed all the same, and the refusal logged. */
+const consumeRefused = { guard: 'byPeer', actions: taskSetup.assign(({ context, event }) => ({ received: receivedOf(context, event) })) } as const;
 
 /** The requester's answer to input-required / auth-required adds to the task's input. */
 const addInput = taskSetup.assign({
@@ -270,6 +315,18 @@ const recordDeadline = taskSetup.assign(({ event }) => ({
   statusMessage: DEADLINE_REASON,
   updatedAt: (event as unknown as { at: number }).at,
 }));
+
+/**
+ * An ending the assignee makes: provisional (`closing.<outcome>`) on the assignee's own copy, final on the
+ * requester's.
+ */
+function ending(outcome: 'completed' | 'failed' | 'rejected', statusMessage: (e: TaskEvent) => string, ...more: (typeof addArtifacts)[]) {
+  const actions = [record(statusMessage), ...more];
+  return [
+    { guard: and(['byAssignee', 'assigneeHere']), target: `#task.closing.${outcome}`, actions },
+    { guard: 'byAssignee', target: `#task.${outcome}`, actions },
+  ] as const;
+}
 
 const messageOf = (event: TaskEvent): string => ('message' in event && event.message) || '';
 const reasonOf = (event: TaskEvent): string => ('reason' in event && event.reason) || '';
@@ -289,6 +346,9 @@ export const task = taskSetup.createMachine({
     deadline: input.deadline ?? null,
     createdAt: input.createdAt,
     updatedAt: input.createdAt,
+    // The creation is the requester's message 1.
+    sent: 0,
+    received: input.self === input.requester ? 0 : 1,
   }),
   initial: 'open',
   states: {
@@ -297,7 +357,11 @@ export const task = taskSetup.createMachine({
       on: {
         CANCEL: { guard: 'byRequester', target: 'canceled', actions: record((e) => reasonOf(e) || 'canceled by the requester') },
         DEADLINE_PASSED: { guard: and(['byRequester', 'hasDeadline']), target: 'failed', actions: record(() => DEADLINE_REASON) },
-        ABORT: { guard: 'byParty', target: 'failed', actions: record(reasonOf) },
+        ABORT: [
+          { guard: 'assigneeHere', target: '#task.closing.failed', actions: record(reasonOf) },
+          { guard: 'byParty', target: 'failed', actions: record(reasonOf) },
+        ],
+        PEER_REFUSED: consumeRefused,
       },
       states: {
         status: {
@@ -307,7 +371,7 @@ export const task = taskSetup.createMachine({
               entry: announce('submitted'),
               on: {
                 ACCEPT: { guard: 'byAssignee', target: 'working', actions: record(messageOf) },
-                REJECT: { guard: 'byAssignee', target: '#task.rejected', actions: record(reasonOf) },
+                REJECT: ending('rejected', reasonOf),
               },
             },
             working: {
@@ -315,12 +379,8 @@ export const task = taskSetup.createMachine({
               on: {
                 REQUEST_INPUT: { guard: 'byAssignee', target: 'input-required', actions: record(messageOf) },
                 REQUEST_AUTH: { guard: 'byAssignee', target: 'auth-required', actions: record(messageOf) },
-                COMPLETE: {
-                  guard: 'byAssignee',
-                  target: '#task.completed',
-                  actions: [record(messageOf), addArtifacts],
-                },
-                FAIL: { guard: 'byAssignee', target: '#task.failed', actions: record(reasonOf) },
+                COMPLETE: ending('completed', messageOf, addArtifacts),
+                FAIL: ending('failed', reasonOf),
               },
             },
             'input-required': {
@@ -343,6 +403,22 @@ export const task = taskSetup.createMachine({
         },
       },
     },
+    // The assignee's own ending, on its own copy, until the requester confirms it; a crossing verdict of the
+    // requester overrides it (see "Crossing verdicts" above).
+    closing: {
+      initial: 'completed', // never entered by default: every way in names its child
+      on: {
+        CANCEL: { guard: 'byRequester', target: 'canceled', actions: record((e) => reasonOf(e) || 'canceled by the requester') },
+        DEADLINE_PASSED: { guard: and(['byRequester', 'hasDeadline']), target: 'failed', actions: record(() => DEADLINE_REASON) },
+        ABORT: { guard: 'byRequester', target: 'failed', actions: record(reasonOf) },
+        PEER_REFUSED: consumeRefused,
+      },
+      states: {
+        completed: { entry: announce('completed'), on: { PEER_CONFIRMED: { guard: 'confirmsEnding', target: '#task.completed' } } },
+        failed: { entry: announce('failed'), on: { PEER_CONFIRMED: { guard: 'confirmsEnding', target: '#task.failed' } } },
+        rejected: { entry: announce('rejected'), on: { PEER_CONFIRMED: { guard: 'confirmsEnding', target: '#task.rejected' } } },
+      },
+    },
     completed: { type: 'final', entry: announce('completed') },
     failed: { type: 'final', entry: announce('failed') },
     canceled: { type: 'final', entry: announce('canceled') },
@@ -352,10 +428,27 @@ export const task = taskSetup.createMachine({
 
 export type TaskSnapshot = ReturnType<typeof task.getInitialSnapshot>;
 
-/** The flat state name users see (`{ open: { status: 'working', … } }` → `working`). */
+/** The flat state name users see (`{ open: { status: 'working', … } }` → `working`, `{ closing: 'completed' }` → `completed`). */
 export function taskStateOf(value: unknown): TaskState {
   if (typeof value === 'string') return value as TaskState;
-  return (value as { open: { status: TaskState } }).open.status;
+  const v = value as { open?: { status: TaskState }; closing?: TaskState };
+  return v.closing ?? v.open!.status;
+}
+
+/** Whether this copy still waits for the requester to confirm the assignee's ending (see "Crossing verdicts"). */
+export function isClosing(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && 'closing' in value;
+}
+
+/**
+ * What to do with the other copy's message number `n` (see "Order"): apply it when it is the next one; answer a
+ * repeat (a retried delivery whose acknowledgement was lost) as applied, without stepping; make an early one wait
+ * (the sender's outbox retries it) until the ones before it have arrived. A finished copy applies nothing more.
+ */
+export function sequencePeerMessage(context: TaskContext, done: boolean, n: number): 'apply' | 'repeat' | 'early' | 'finished' {
+  if (n <= context.received) return 'repeat';
+  if (done) return 'finished';
+  return n === context.received + 1 ? 'apply' : 'early';
 }
 
 export function isTerminal(state: TaskState): boolean {

@@ -9,6 +9,8 @@ import { foldStream, PersistedActor } from '../../runtime/persisted-actor.ts';
 import {
   checkTaskEvent,
   DEADLINE_REASON,
+  isClosing,
+  sequencePeerMessage,
   TASK_EVENT_TYPES,
   TASK_STATES,
   TERMINAL_STATES,
@@ -19,8 +21,9 @@ import {
   type TaskContext,
   type TaskCommand,
   type TaskEvent,
-  type TaskEventType,
+  type TaskCommandType,
   type TaskInput,
+  type TaskPeerMessage,
   type TaskSpec,
   type TaskState,
 } from '../../machines/task.ts';
@@ -59,7 +62,7 @@ const input = (self: string, deadline?: number): TaskInput => ({ ...spec(deadlin
 type Who = 'requester' | 'assignee' | 'either';
 const OPEN_STATES: TaskState[] = ['submitted', 'working', 'input-required', 'auth-required'];
 const ANYWHERE_OPEN = { CANCEL: ['requester', 'canceled'], DEADLINE_PASSED: ['requester', 'failed'], ABORT: ['either', 'failed'] } as const;
-const TABLE: Record<TaskState, Partial<Record<TaskEventType, readonly [Who, TaskState]>>> = {
+const TABLE: Record<TaskState, Partial<Record<TaskCommandType, readonly [Who, TaskState]>>> = {
   submitted: { ACCEPT: ['assignee', 'working'], REJECT: ['assignee', 'rejected'], ...ANYWHERE_OPEN },
   working: {
     REQUEST_INPUT: ['assignee', 'input-required'],
@@ -81,21 +84,50 @@ interface Copy {
   hasDeadline: boolean;
 }
 
-type ModelEvent = { kind: 'command'; type: TaskEventType; role: Role } | { kind: 'timer' } | { kind: 'fake-timer'; role: Role };
-type Outcome = { next: TaskState } | { refused: 'illegal' | 'unauthorized' };
+/**
+ * Where a copy is: a state, and whether it is the assignee's own ending still waiting for the requester's
+ * confirmation (shown as `state`, not final; only a requester's CANCEL, DEADLINE_PASSED or ABORT — a verdict that
+ * crossed it — or the confirmation may move it).
+ */
+interface Where {
+  state: TaskState;
+  closing: boolean;
+}
 
-function model(state: TaskState, e: ModelEvent, copy: Copy): Outcome {
-  const open = OPEN_STATES.includes(state);
+type ModelEvent =
+  | { kind: 'command'; type: TaskCommandType; role: Role }
+  | { kind: 'timer' }
+  | { kind: 'fake-timer'; role: Role }
+  /** The requester's acknowledgement of this copy's message: of its last one (the ending) or an earlier one. */
+  | { kind: 'confirm'; role: Role; last: boolean };
+type Outcome = { next: Where } | { refused: 'illegal' | 'unauthorized' };
+
+const REQUESTER_VERDICTS: Partial<Record<TaskCommandType, TaskState>> = { CANCEL: 'canceled', DEADLINE_PASSED: 'failed', ABORT: 'failed' };
+
+function model(where: Where, e: ModelEvent, copy: Copy): Outcome {
+  const { state } = where;
+  const open = OPEN_STATES.includes(state) && !where.closing;
+  if (e.kind === 'confirm') {
+    return where.closing && e.role === 'requester' && e.last ? { next: { state, closing: false } } : { refused: 'illegal' };
+  }
   // The runtime fires the deadline timer only on the requester's copy of a task with a deadline.
-  if (e.kind === 'timer') return open && copy.self === 'requester' && copy.hasDeadline ? { next: 'failed' } : { refused: 'illegal' };
+  if (e.kind === 'timer') return open && copy.self === 'requester' && copy.hasDeadline ? { next: { state: 'failed', closing: false } } : { refused: 'illegal' };
   // Nobody may imitate the timer.
   if (e.kind === 'fake-timer') return { refused: 'illegal' };
+  if (e.type === 'DEADLINE_PASSED' && !copy.hasDeadline) return { refused: 'illegal' };
+  if (where.closing) {
+    const verdict = REQUESTER_VERDICTS[e.type];
+    if (!verdict) return { refused: 'illegal' };
+    return e.role === 'requester' ? { next: { state: verdict, closing: false } } : { refused: 'unauthorized' };
+  }
   const rule = TABLE[state][e.type];
   if (!rule) return { refused: 'illegal' };
-  if (e.type === 'DEADLINE_PASSED' && !copy.hasDeadline) return { refused: 'illegal' };
   const [who, next] = rule;
   const allowed = who === 'either' ? e.role !== 'stranger' : e.role === who;
-  return allowed ? { next } : { refused: 'unauthorized' };
+  if (!allowed) return { refused: 'unauthorized' };
+  // The assignee's own ending on its own copy waits for the requester's confirmation.
+  const closing = TERMINAL_STATES.includes(next) && copy.self === 'assignee' && e.role === 'assignee';
+  return { next: { state: next, closing } };
 }
 
 // ── Events ───────────────────────────────────────────────────────────────────────────────────────────────
@@ -110,7 +142,7 @@ const parts = fc.array(fc.oneof(
 const artifacts = fc.array(fc.record({ name: text, mimeType: fc.constant('text/plain'), text }), { maxLength: 2 });
 
 /** The payload each event type carries, drawn at random. */
-const payload: Record<TaskEventType, fc.Arbitrary<object>> = {
+const payload: Record<TaskCommandType, fc.Arbitrary<object>> = {
   ACCEPT: fc.option(text, { nil: undefined }).map((message) => (message === undefined ? {} : { message })),
   REJECT: text.map((reason) => ({ reason })),
   REQUEST_INPUT: text.map((message) => ({ message })),
@@ -126,7 +158,7 @@ const payload: Record<TaskEventType, fc.Arbitrary<object>> = {
 
 const role = fc.constantFrom<Role>('requester', 'assignee', 'stranger');
 // Events that can end a task are drawn less often, so walks also spend time in the deeper open states.
-const ENDING: TaskEventType[] = ['REJECT', 'COMPLETE', 'FAIL', 'CANCEL', 'DEADLINE_PASSED', 'ABORT'];
+const ENDING: TaskCommandType[] = ['REJECT', 'COMPLETE', 'FAIL', 'CANCEL', 'DEADLINE_PASSED', 'ABORT'];
 const command = fc.oneof(
   ...TASK_EVENT_TYPES.map((type) => ({ weight: ENDING.includes(type) ? 1 : 4, arbitrary: fc.constant(type) })),
 ).chain((type) => fc.record({ type: fc.constant(type), role, data: payload[type] }));
@@ -134,13 +166,22 @@ const modelStep = fc.oneof(
   { weight: 12, arbitrary: command.map((c) => ({ kind: 'command' as const, ...c })) },
   { weight: 1, arbitrary: fc.constant({ kind: 'timer' as const }) },
   { weight: 1, arbitrary: role.map((r) => ({ kind: 'fake-timer' as const, role: r })) },
+  { weight: 2, arbitrary: fc.record({ role, last: fc.boolean() }).map((c) => ({ kind: 'confirm' as const, ...c })) },
 );
 
-type ModelStep = { kind: 'command'; type: TaskEventType; role: Role; data: object } | { kind: 'timer' } | { kind: 'fake-timer'; role: Role };
+type ModelStep =
+  | { kind: 'command'; type: TaskCommandType; role: Role; data: object }
+  | { kind: 'timer' }
+  | { kind: 'fake-timer'; role: Role }
+  | { kind: 'confirm'; role: Role; last: boolean };
 
-function timedEvent(s: ModelStep, at: number): TimedEvent {
+function timedEvent(s: ModelStep, at: number, snapshot?: AnyMachineSnapshot): TimedEvent {
   if (s.kind === 'timer') return { type: DEADLINE_TIMER, at };
   if (s.kind === 'fake-timer') return { type: DEADLINE_TIMER, by: DID[s.role], at } as TimedEvent;
+  if (s.kind === 'confirm') {
+    const sent = snapshot ? contextOf(snapshot).sent : 1;
+    return { type: 'PEER_CONFIRMED', by: DID[s.role], confirms: s.last ? sent : sent - 1, at } as TimedEvent;
+  }
   return { type: s.type, ...s.data, by: DID[s.role], at } as TimedEvent;
 }
 
@@ -154,7 +195,7 @@ const withoutSelf = ({ self: _self, ...rest }: TaskContext) => rest;
 
 describe('task machine against the reference model', () => {
   it('accepts, refuses and lands exactly as the model says, and checkTaskEvent agrees (property)', () => {
-    const seen = { states: new Set<TaskState>(), refusals: new Set<string>(), cells: new Set<string>() };
+    const seen = { states: new Set<string>(), refusals: new Set<string>(), cells: new Set<string>() };
     fc.assert(
       fc.property(
         fc.record({ self: fc.constantFrom<Role>('requester', 'assignee'), hasDeadline: fc.boolean() }),
@@ -162,16 +203,16 @@ describe('task machine against the reference model', () => {
         (copy, steps) => {
           const deadline = copy.hasDeadline ? CREATED_AT + 60_000 : undefined;
           let snapshot = start(task, input(DID[copy.self], deadline), CREATED_AT).snapshot;
-          let state: TaskState = 'submitted';
+          let where: Where = { state: 'submitted', closing: false };
           let at = CREATED_AT;
-          seen.states.add(state);
+          seen.states.add(where.state);
           for (const s of steps) {
             at += 1;
-            const e = timedEvent(s, at);
-            const expected = model(state, s, copy);
-            if (s.kind === 'command') seen.cells.add(`${state} ${s.type} ${s.role}`);
-            // The answer the gRPC layer gets, asked before the step (timer events are not commands).
-            if (s.kind !== 'timer') {
+            const e = timedEvent(s, at, snapshot);
+            const expected = model(where, s, copy);
+            if (s.kind === 'command' && !where.closing) seen.cells.add(`${where.state} ${s.type} ${s.role}`);
+            // The answer the gRPC layer gets, asked before the step (timer events and confirmations are not commands).
+            if (s.kind === 'command' || s.kind === 'fake-timer') {
               const verdict = checkTaskEvent(snapshot, e as TaskEvent);
               expect(verdict).toBe('next' in expected ? 'ok' : expected.refused);
             }
@@ -183,18 +224,29 @@ describe('task machine against the reference model', () => {
               continue;
             }
             expect(result.accepted).toBe(true);
-            state = expected.next;
-            seen.states.add(state);
-            expect(taskStateOf(result.snapshot.value)).toBe(state);
-            expect(result.snapshot.status).toBe(TERMINAL_STATES.includes(state) ? 'done' : 'active');
+            const moved = expected.next.state !== where.state || expected.next.closing !== where.closing;
+            where = expected.next;
+            seen.states.add(where.closing ? `closing ${where.state}` : where.state);
+            expect(taskStateOf(result.snapshot.value)).toBe(where.state);
+            expect(isClosing(result.snapshot.value)).toBe(where.closing);
+            const final = TERMINAL_STATES.includes(where.state) && !where.closing;
+            expect(result.snapshot.status).toBe(final ? 'done' : 'active');
+            if (s.kind === 'confirm') {
+              // The confirmation makes the shown outcome final and says nothing.
+              expect(result.effects).toEqual([]);
+              snapshot = result.snapshot;
+              continue;
+            }
+            expect(moved).toBe(true);
             expect(contextOf(result.snapshot).updatedAt).toBe(at);
             // Effects: one status for local subscribers; the peer is told only of what this copy caused.
-            expect(statuses(result)).toEqual([expect.objectContaining({ state, at })]);
+            expect(statuses(result)).toEqual([expect.objectContaining({ state: where.state, at })]);
             const causedHere = s.kind === 'timer' || (s.kind === 'command' && s.role === copy.self);
             expect(notified(result)).toHaveLength(causedHere ? 1 : 0);
+            if (causedHere) expect(notified(result)[0]!.n).toBe(contextOf(result.snapshot).sent);
             // The deadline timer lives until the task ends, and only on a copy that watches it.
             const watches = copy.self === 'requester' && copy.hasDeadline;
-            expect(result.timers).toEqual(watches && TERMINAL_STATES.includes(state) ? [{ op: 'cancel', id: DEADLINE_TIMER }] : []);
+            expect(result.timers).toEqual(watches && TERMINAL_STATES.includes(where.state) ? [{ op: 'cancel', id: DEADLINE_TIMER }] : []);
             snapshot = result.snapshot;
           }
           // Walks go on past a final state: the model refuses everything there, so the machine must too.
@@ -203,7 +255,7 @@ describe('task machine against the reference model', () => {
       { numRuns: 3_000 },
     );
     // The runs went everywhere worth going.
-    expect([...seen.states].sort()).toEqual([...TASK_STATES].sort());
+    expect([...seen.states].sort()).toEqual([...TASK_STATES, 'closing completed', 'closing failed', 'closing rejected'].sort());
     expect([...seen.refusals].sort()).toEqual(['illegal', 'unauthorized']);
     // …and tried every event from every party in every open state.
     const cells = OPEN_STATES.flatMap((st) => TASK_EVENT_TYPES.flatMap((t) => ['requester', 'assignee', 'stranger'].map((r) => `${st} ${t} ${r}`)));
@@ -212,40 +264,57 @@ describe('task machine against the reference model', () => {
 
   it('the model and the machine agree on every (state, event, role) cell', () => {
     // An exhaustive sweep beside the random walks: drive a copy into each state, then try every event from every
-    // party (terminal states accept nothing, from anyone). The paths use only moves the model allows.
-    const accept: TaskEvent = { type: 'ACCEPT', by: A, at: 1 };
-    const paths: Record<TaskState, TaskEvent[]> = {
-      submitted: [],
-      working: [accept],
-      'input-required': [accept, { type: 'REQUEST_INPUT', by: A, at: 2, message: '?' }],
-      'auth-required': [accept, { type: 'REQUEST_AUTH', by: A, at: 2, message: 'token?' }],
-      completed: [accept, { type: 'COMPLETE', by: A, at: 2, artifacts: [] }],
-      failed: [accept, { type: 'FAIL', by: A, at: 2, reason: 'boom' }],
-      canceled: [{ type: 'CANCEL', by: R, at: 1 }],
-      rejected: [{ type: 'REJECT', by: A, at: 1, reason: 'busy' }],
-    };
-    for (const copy of [{ self: 'requester', hasDeadline: true }, { self: 'assignee', hasDeadline: false }] as Copy[]) {
-      for (const [from, path] of Object.entries(paths)) {
+    // party (final states accept nothing, from anyone). The paths use only moves the model allows.
+    const accept: ModelStep = { kind: 'command', type: 'ACCEPT', role: 'assignee', data: {} };
+    const by = (role: Role, type: TaskCommandType, data: object = {}): ModelStep => ({ kind: 'command', type, role, data });
+    const paths: [string, ModelStep[]][] = [
+      ['submitted', []],
+      ['working', [accept]],
+      ['input-required', [accept, by('assignee', 'REQUEST_INPUT', { message: '?' })]],
+      ['auth-required', [accept, by('assignee', 'REQUEST_AUTH', { message: 'token?' })]],
+      ['completed', [accept, by('assignee', 'COMPLETE', { artifacts: [] })]],
+      ['completed, confirmed', [accept, by('assignee', 'COMPLETE', { artifacts: [] }), { kind: 'confirm', role: 'requester', last: true }]],
+      ['failed', [accept, by('assignee', 'FAIL', { reason: 'boom' })]],
+      ['canceled', [by('requester', 'CANCEL')]],
+      ['rejected', [by('assignee', 'REJECT', { reason: 'busy' })]],
+      ['aborted by the assignee', [by('assignee', 'ABORT', { reason: 'crashed' })]],
+    ];
+    for (const copy of [{ self: 'requester', hasDeadline: true }, { self: 'assignee', hasDeadline: true }, { self: 'assignee', hasDeadline: false }] as Copy[]) {
+      for (const [name, path] of paths) {
         let snapshot = start(task, input(DID[copy.self], copy.hasDeadline ? CREATED_AT + 1 : undefined), CREATED_AT).snapshot;
-        for (const e of path) snapshot = step(task, snapshot, e).snapshot;
-        expect(taskStateOf(snapshot.value)).toBe(from);
-        expect(step(task, snapshot, { type: DEADLINE_TIMER, at: 10 }).accepted).toBe('next' in model(from as TaskState, { kind: 'timer' }, copy));
+        let where: Where = { state: 'submitted', closing: false };
+        for (const [i, s] of path.entries()) {
+          const expected = model(where, s, copy);
+          if (!('next' in expected)) break;
+          where = expected.next;
+          snapshot = step(task, snapshot, timedEvent(s, i + 1, snapshot)).snapshot;
+        }
+        if (!path.every((s) => s.kind !== 'confirm') && copy.self !== 'assignee') continue; // only the assignee's copy closes
+        expect({ name, state: taskStateOf(snapshot.value), closing: isClosing(snapshot.value) }).toEqual({ name, ...where });
+        expect(step(task, snapshot, { type: DEADLINE_TIMER, at: 10 }).accepted).toBe('next' in model(where, { kind: 'timer' }, copy));
         for (const type of TASK_EVENT_TYPES) {
           for (const r of ['requester', 'assignee', 'stranger'] as const) {
             const e = { type, by: DID[r], at: 10, reason: 'r', message: 'm', parts: [], artifacts: [] } as TaskEvent;
-            const expected = model(from as TaskState, { kind: 'command', type, role: r }, copy);
+            const expected = model(where, { kind: 'command', type, role: r }, copy);
             const result = step(task, snapshot, e);
-            const got = { type, r, verdict: checkTaskEvent(snapshot, e), landed: result.accepted ? taskStateOf(result.snapshot.value) : null };
+            const got = { name, type, r, verdict: checkTaskEvent(snapshot, e), landed: result.accepted ? taskStateOf(result.snapshot.value) : null };
             expect(got).toEqual({
+              name,
               type,
               r,
               verdict: 'next' in expected ? 'ok' : expected.refused,
-              landed: 'next' in expected ? expected.next : null,
+              landed: 'next' in expected ? expected.next.state : null,
             });
           }
         }
       }
     }
+  });
+
+  it('sequencePeerMessage: the next message applies, repeats are answered, early ones wait, a finished copy takes nothing', () => {
+    const ctx = { ...contextOf(start(task, input(A), CREATED_AT).snapshot), received: 3 };
+    expect([1, 3, 4, 5].map((n) => sequencePeerMessage(ctx, false, n))).toEqual(['repeat', 'repeat', 'apply', 'early']);
+    expect([3, 4, 9].map((n) => sequencePeerMessage(ctx, true, n))).toEqual(['repeat', 'finished', 'finished']);
   });
 });
 
@@ -293,64 +362,125 @@ describe('task machine stepped by the runtime equals xstate transition()', () =>
 // ── 2. Two copies converge ───────────────────────────────────────────────────────────────────────────────
 
 describe('requester and assignee copies', () => {
-  it('converge on the same state and context, each telling the other only what it caused (property)', () => {
+  it('converge on the same outcome whatever crosses on the wire, reordered, repeated or early (property)', () => {
+    type Side = 'requester' | 'assignee';
+    type Wire = { n: number; message: TaskPeerMessage };
+    const other = { requester: 'assignee', assignee: 'requester' } as const;
+    const simStep = fc.oneof(
+      { weight: 6, arbitrary: command.filter((c) => c.role !== 'stranger').map((c) => ({ kind: 'command' as const, ...c })) },
+      { weight: 1, arbitrary: fc.constant({ kind: 'timer' as const }) },
+      {
+        weight: 8,
+        arbitrary: fc.record({ to: fc.constantFrom<Side>('requester', 'assignee'), pick: fc.nat(), ackLost: fc.boolean() })
+          .map((d) => ({ kind: 'deliver' as const, ...d })),
+      },
+    );
+    const outcomes = new Set<string>();
     fc.assert(
-      fc.property(fc.boolean(), fc.array(modelStep, { maxLength: 50, size: 'max' }), (hasDeadline, steps) => {
+      fc.property(fc.boolean(), fc.array(simStep, { maxLength: 60, size: 'max' }), (hasDeadline, steps) => {
         const deadline = hasDeadline ? CREATED_AT + 60_000 : undefined;
-        // The requester creates; the creation travels to the assignee, whose copy is started from it.
+        // The requester creates; its message 1 carries the creation, from which the assignee's copy is started.
         const created = start(task, input(R, deadline), CREATED_AT);
         const [creation] = notified(created);
-        expect(creation).toMatchObject({ to: A, message: { type: 'TASK_CREATED', by: R, at: CREATED_AT, task: spec(deadline) } });
-        const sent = creation!.message as { type: 'TASK_CREATED'; task: TaskSpec };
-        const received = start(task, { ...sent.task, self: A }, CREATED_AT + 5);
+        expect(creation).toMatchObject({ n: 1, to: A, message: { type: 'TASK_CREATED', by: R, at: CREATED_AT, task: spec(deadline) } });
+        const received = start(task, { ...(creation!.message as { task: TaskSpec }).task, self: A }, CREATED_AT + 5);
         expect(notified(received)).toEqual([]);
         expect(received.timers).toEqual([]);
-
-        const copies: Record<'requester' | 'assignee', AnyMachineSnapshot> = { requester: created.snapshot, assignee: received.snapshot };
-        const other = { requester: 'assignee', assignee: 'requester' } as const;
+        const copies: Record<Side, AnyMachineSnapshot> = { requester: created.snapshot, assignee: received.snapshot };
+        /** Messages in flight to each side, in the order they were sent (deliveries pick from anywhere). */
+        const wire: Record<Side, Wire[]> = { requester: [], assignee: [] };
         let at = CREATED_AT + 10;
+
+        const send = (from: Side, s: Step) => {
+          for (const p of notified(s)) wire[other[from]].push({ n: p.n, message: p.message });
+        };
+        // What the task actor does with a peer's message: sequence it, step it (or consume it refused), answer.
+        const receive = (side: Side, w: Wire): 'applied' | 'refused' | 'early' => {
+          const snap = copies[side];
+          const verdict = sequencePeerMessage(contextOf(snap), snap.status === 'done', w.n);
+          if (verdict === 'early' || verdict === 'finished') return verdict === 'early' ? 'early' : 'refused';
+          if (verdict === 'repeat') return 'applied';
+          const e = { ...w.message, n: w.n, at: ++at } as TaskEvent;
+          const s = step(task, snap, e);
+          if (s.accepted) {
+            expect(notified(s)).toEqual([]);
+            copies[side] = s.snapshot;
+            return 'applied';
+          }
+          const consumed = step(task, snap, { type: 'PEER_REFUSED', by: e.by, n: w.n, refused: e.type, at } as TaskEvent);
+          expect(consumed.accepted).toBe(true);
+          expect(consumed.effects).toEqual([]);
+          copies[side] = consumed.snapshot;
+          return 'refused';
+        };
+        // The acknowledgement of an applied message reaches its sender as PEER_CONFIRMED (its machine decides).
+        const acknowledge = (sender: Side, n: number) => {
+          const s = step(task, copies[sender], { type: 'PEER_CONFIRMED', by: DID[other[sender]], confirms: n, at: ++at } as TaskEvent);
+          if (s.accepted) copies[sender] = s.snapshot;
+        };
+        const deliver = (to: Side, i: number, ackLost: boolean) => {
+          const w = wire[to][i]!;
+          const answer = receive(to, w);
+          // Early: the outbox will try again. Acknowledgement lost: the outbox will send it again.
+          if (answer === 'early' || ackLost) return;
+          wire[to].splice(i, 1);
+          if (answer === 'applied') acknowledge(other[to], w.n);
+        };
+
         for (const s of steps) {
           at += 1;
-          if (s.kind === 'fake-timer') continue;
-          // The timer fires on the requester's copy; a command is made on its author's daemon; a stranger's
-          // command reaches neither copy's machine as accepted.
-          const side = s.kind === 'timer' ? 'requester' : s.role === 'stranger' ? null : s.role;
-          const e = timedEvent(s, at);
-          if (side === null) {
-            expect(step(task, copies.requester, e).accepted).toBe(false);
-            expect(step(task, copies.assignee, e).accepted).toBe(false);
+          if (s.kind === 'deliver') {
+            if (wire[s.to].length > 0) deliver(s.to, s.pick % wire[s.to].length, s.ackLost);
             continue;
           }
-          const here = step(task, copies[side], e);
-          if (!here.accepted) {
-            // What its author's copy refuses, the other copy refuses too.
-            if (s.kind !== 'timer') expect(step(task, copies[other[side]], e).accepted).toBe(false);
-            continue;
-          }
-          const out = notified(here);
-          expect(out).toHaveLength(1);
-          expect(out[0]!.to).toBe(side === 'requester' ? A : R);
-          const message = out[0]!.message;
-          if (s.kind === 'timer') expect(message).toEqual({ type: 'DEADLINE_PASSED', by: R, at });
-          else expect(message).toEqual(e);
-          // Delivered: the other copy steps the same event, and says nothing back.
-          const there = step(task, copies[other[side]], message as TaskEvent);
-          expect(there.accepted).toBe(true);
-          expect(notified(there)).toEqual([]);
-          // Only the requester's copy ever holds the deadline timer.
-          expect((side === 'assignee' ? here : there).timers).toEqual([]);
+          const side: Side = s.kind === 'timer' ? 'requester' : (s.role as Side);
+          const here = step(task, copies[side], timedEvent(s, at));
+          if (!here.accepted) continue;
           copies[side] = here.snapshot;
-          copies[other[side]] = there.snapshot;
-          expect(taskStateOf(copies.requester.value)).toBe(taskStateOf(copies.assignee.value));
+          send(side, here);
         }
-        expect(taskStateOf(copies.requester.value)).toBe(taskStateOf(copies.assignee.value));
-        expect(copies.requester.status).toBe(copies.assignee.status);
-        expect(withoutSelf(contextOf(copies.requester))).toEqual(withoutSelf(contextOf(copies.assignee)));
-        expect(contextOf(copies.requester).self).toBe(R);
-        expect(contextOf(copies.assignee).self).toBe(A);
+        // Everyone comes back online: what is in flight arrives, in the order it was sent.
+        while (wire.requester.length + wire.assignee.length > 0) {
+          for (const side of ['requester', 'assignee'] as const) if (wire[side].length > 0) deliver(side, 0, false);
+        }
+        const [r, a] = [copies.requester, copies.assignee];
+        const state = taskStateOf(r.value);
+        outcomes.add(state);
+        expect(taskStateOf(a.value)).toBe(state);
+        expect(isClosing(a.value) || isClosing(r.value)).toBe(false);
+        expect(a.status).toBe(r.status);
+        expect(contextOf(a).statusMessage).toBe(contextOf(r).statusMessage);
+        // What a crossing message carried is lost to the side that refused it (input answering a question the
+        // assignee gave up on); a completed task saw everything.
+        if (state === 'completed') {
+          expect(contextOf(a).input).toEqual(contextOf(r).input);
+          expect(contextOf(a).artifacts).toEqual(contextOf(r).artifacts);
+        }
       }),
-      { numRuns: 1_000 },
+      { numRuns: 2_000 },
     );
+    expect([...outcomes].sort()).toEqual([...TASK_STATES].sort());
+  });
+
+  it('crossing: the requester cancels while the assignee completes; both end canceled', () => {
+    let r = start(task, input(R), CREATED_AT).snapshot;
+    let a = start(task, input(A), CREATED_AT).snapshot;
+    const accept = { type: 'ACCEPT', by: A, at: CREATED_AT + 1 } as TaskEvent;
+    a = step(task, a, accept).snapshot;
+    r = step(task, r, { ...accept, n: 1 } as TaskEvent).snapshot;
+    const completing = step(task, a, { type: 'COMPLETE', by: A, at: CREATED_AT + 2, artifacts: [] } as TaskEvent);
+    const canceling = step(task, r, { type: 'CANCEL', by: R, at: CREATED_AT + 2 } as TaskEvent);
+    a = completing.snapshot;
+    r = canceling.snapshot;
+    // Each shows its own verdict; the assignee's is not final yet.
+    expect([taskStateOf(a.value), isClosing(a.value), a.status]).toEqual(['completed', true, 'active']);
+    expect([taskStateOf(r.value), r.status]).toEqual(['canceled', 'done']);
+    // The COMPLETE reaches a finished requester: refused (no confirmation). The CANCEL reaches the assignee: it wins.
+    expect(sequencePeerMessage(contextOf(r), true, notified(completing)[0]!.n)).toBe('finished');
+    const cancel = notified(canceling)[0]!;
+    expect(sequencePeerMessage(contextOf(a), false, cancel.n)).toBe('apply');
+    const s = step(task, a, { ...cancel.message, n: cancel.n, at: CREATED_AT + 3 } as TaskEvent);
+    expect([taskStateOf(s.snapshot.value), s.snapshot.status, notified(s)]).toEqual(['canceled', 'done', []]);
   });
 
   it('a whole lifecycle: create, accept, ask for input, answer, complete', () => {
@@ -373,6 +503,10 @@ describe('requester and assignee copies', () => {
       a = sa.snapshot;
     }
     expect(seen).toEqual(['working', 'input-required', 'working', 'completed']);
+    // The assignee's copy shows completed and waits for the requester's confirmation of its message 3 to be final.
+    expect([taskStateOf(a.value), a.status, contextOf(a).sent]).toEqual(['completed', 'active', 3]);
+    a = step(task, a, { type: 'PEER_CONFIRMED', by: R, confirms: 3, at: CREATED_AT + 5 } as TaskEvent).snapshot;
+    expect(a.status).toBe('done');
     expect(contextOf(r)).toMatchObject({
       input: [{ kind: 'text', text: 'hello' }, { kind: 'text', text: 'OpenMolt' }],
       artifacts: [{ name: 'summary', mimeType: 'text/plain', text: 'OpenMolt is…' }],
@@ -413,7 +547,7 @@ describe('deadline', () => {
     expect(taskStateOf(fired.snapshot.value)).toBe('failed');
     expect(fired.snapshot.status).toBe('done');
     expect(contextOf(fired.snapshot)).toMatchObject({ statusMessage: DEADLINE_REASON, updatedAt: deadline });
-    expect(notified(fired)).toEqual([{ taskId: spec().id, to: A, message: { type: 'DEADLINE_PASSED', by: R, at: deadline } }]);
+    expect(notified(fired)).toEqual([{ taskId: spec().id, to: A, n: 3, message: { type: 'DEADLINE_PASSED', by: R, at: deadline } }]);
     expect(statuses(fired)).toEqual([{ taskId: spec().id, state: 'failed', by: R, at: deadline, statusMessage: DEADLINE_REASON }]);
   });
 
