@@ -20,7 +20,8 @@
 // The same machine runs on both daemons; `self` says which copy this is. A transition caused here
 // (`by === self`) asks for `notifyPeer`, which the actor shell sends to the other daemon through the outbox,
 // where it is stepped as the same event (with `by` = the envelope's authenticated sender). A transition received
-// from the peer does not echo back. Every transition asks for `emitStatus` (local subscribers).
+// from the peer does not echo back. Local subscribers (wait-task, incoming tasks) follow the actor's transitions,
+// which the runtime publishes after each append; they need no effect.
 //
 // The deadline is watched by the requester's copy only: an `after` delay of (deadline - createdAt), i.e. due at
 // the deadline when the task is started at its creation time, which the runtime persists as a timer. The
@@ -201,14 +202,6 @@ export interface NotifyPeerParams {
   message: TaskPeerMessage;
 }
 
-export interface EmitStatusParams {
-  taskId: string;
-  state: TaskState;
-  by: string;
-  at: number;
-  statusMessage: string;
-}
-
 // ── Authority: the one definition of who is who ──────────────────────────────────────────────────────────
 
 const isRequester = (context: { requester: string }, did: string): boolean => did === context.requester;
@@ -232,8 +225,6 @@ const taskSetup = setup({
   actions: {
     // Effect: send the transition to the other daemon through the outbox (signed envelope, retried, deduplicated).
     notifyPeer: (_, _params: NotifyPeerParams) => {},
-    // Effect: tell local subscribers (wait-task, get/list projections, incoming-tasks) the task's new state.
-    emitStatus: (_, _params: EmitStatusParams) => {},
   },
   guards: {
     byRequester: ({ context, event }) => isRequester(context, byOf(event)),
@@ -258,35 +249,30 @@ const taskSetup = setup({
 });
 
 /**
- * Entry of every state a transition can land in (each transition lands in exactly one): `emitStatus` always,
- * `notifyPeer` when this copy caused the transition. The creation is caused by the requester; the deadline
- * timer by the requester's copy, and travels as DEADLINE_PASSED.
+ * Entry of every state a transition can land in (each transition lands in exactly one): `notifyPeer`, numbered,
+ * when this copy caused the transition. The creation is caused by the requester; the deadline timer by the
+ * requester's copy, and travels as DEADLINE_PASSED.
  */
-const announce = (state: TaskState) =>
-  taskSetup.enqueueActions(({ context, event, enqueue }) => {
-    const type = event.type as string;
-    // The confirmation only makes a shown outcome final: nothing new to tell anyone.
-    if (type === 'PEER_CONFIRMED') return;
-    let message: TaskPeerMessage;
-    if (type === 'xstate.init') {
-      const { self: _self, artifacts: _a, statusMessage: _s, updatedAt: _u, sent: _n, received: _r, deadline, ...rest } = context;
-      message = { type: 'TASK_CREATED', by: context.requester, at: context.createdAt, task: { ...rest, ...(deadline === null ? {} : { deadline }) } };
-    } else if (type.startsWith('xstate.after.')) {
-      message = { type: 'DEADLINE_PASSED', by: context.self, at: (event as { at: number }).at };
-    } else {
-      message = event;
-    }
-    enqueue({
-      type: 'emitStatus',
-      params: { taskId: context.id, state, by: message.by, at: message.at, statusMessage: context.statusMessage },
-    });
-    if (message.by === context.self) {
-      const to = context.self === context.requester ? context.assignee : context.requester;
-      const n = context.sent + 1;
-      enqueue.assign({ sent: n });
-      enqueue({ type: 'notifyPeer', params: { taskId: context.id, to, n, message } });
-    }
-  });
+const tellPeer = taskSetup.enqueueActions(({ context, event, enqueue }) => {
+  const type = event.type as string;
+  // The confirmation only makes a shown outcome final: nothing new to tell anyone.
+  if (type === 'PEER_CONFIRMED') return;
+  let message: TaskPeerMessage;
+  if (type === 'xstate.init') {
+    const { self: _self, artifacts: _a, statusMessage: _s, updatedAt: _u, sent: _n, received: _r, deadline, ...rest } = context;
+    message = { type: 'TASK_CREATED', by: context.requester, at: context.createdAt, task: { ...rest, ...(deadline === null ? {} : { deadline }) } };
+  } else if (type.startsWith('xstate.after.')) {
+    message = { type: 'DEADLINE_PASSED', by: context.self, at: (event as { at: number }).at };
+  } else {
+    message = event;
+  }
+  if (message.by === context.self) {
+    const to = context.self === context.requester ? context.assignee : context.requester;
+    const n = context.sent + 1;
+    enqueue.assign({ sent: n });
+    enqueue({ type: 'notifyPeer', params: { taskId: context.id, to, n, message } });
+  }
+});
 
 /** A message from the other copy is consumed in order: count it (see sequencePeerMessage). */
 const receivedOf = (context: TaskContext, event: TaskEvent): number =>
@@ -368,14 +354,14 @@ export const task = taskSetup.createMachine({
           initial: 'submitted',
           states: {
             submitted: {
-              entry: announce('submitted'),
+              entry: tellPeer,
               on: {
                 ACCEPT: { guard: 'byAssignee', target: 'working', actions: record(messageOf) },
                 REJECT: ending('rejected', reasonOf),
               },
             },
             working: {
-              entry: announce('working'),
+              entry: tellPeer,
               on: {
                 REQUEST_INPUT: { guard: 'byAssignee', target: 'input-required', actions: record(messageOf) },
                 REQUEST_AUTH: { guard: 'byAssignee', target: 'auth-required', actions: record(messageOf) },
@@ -384,11 +370,11 @@ export const task = taskSetup.createMachine({
               },
             },
             'input-required': {
-              entry: announce('input-required'),
+              entry: tellPeer,
               on: { PROVIDE_INPUT: { guard: 'byRequester', target: 'working', actions: [record(messageOf), addInput] } },
             },
             'auth-required': {
-              entry: announce('auth-required'),
+              entry: tellPeer,
               on: { PROVIDE_AUTH: { guard: 'byRequester', target: 'working', actions: [record(messageOf), addInput] } },
             },
           },
@@ -414,15 +400,15 @@ export const task = taskSetup.createMachine({
         PEER_REFUSED: consumeRefused,
       },
       states: {
-        completed: { entry: announce('completed'), on: { PEER_CONFIRMED: { guard: 'confirmsEnding', target: '#task.completed' } } },
-        failed: { entry: announce('failed'), on: { PEER_CONFIRMED: { guard: 'confirmsEnding', target: '#task.failed' } } },
-        rejected: { entry: announce('rejected'), on: { PEER_CONFIRMED: { guard: 'confirmsEnding', target: '#task.rejected' } } },
+        completed: { entry: tellPeer, on: { PEER_CONFIRMED: { guard: 'confirmsEnding', target: '#task.completed' } } },
+        failed: { entry: tellPeer, on: { PEER_CONFIRMED: { guard: 'confirmsEnding', target: '#task.failed' } } },
+        rejected: { entry: tellPeer, on: { PEER_CONFIRMED: { guard: 'confirmsEnding', target: '#task.rejected' } } },
       },
     },
-    completed: { type: 'final', entry: announce('completed') },
-    failed: { type: 'final', entry: announce('failed') },
-    canceled: { type: 'final', entry: announce('canceled') },
-    rejected: { type: 'final', entry: announce('rejected') },
+    completed: { type: 'final', entry: tellPeer },
+    failed: { type: 'final', entry: tellPeer },
+    canceled: { type: 'final', entry: tellPeer },
+    rejected: { type: 'final', entry: tellPeer },
   },
 });
 

@@ -5,6 +5,7 @@
 // Durable by default: `overlappingSync` is off, so an append's promise resolves only after LMDB has fsynced
 // the commit — it survives `kill -9` and power loss. lmdb-js batches every write issued in one event-loop turn
 // into one transaction and one fsync, which is what keeps durable appends fast under concurrency.
+import * as ST from '../tmp/st.ts'; // TMPTRACE
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
@@ -110,7 +111,8 @@ export class EventStore {
     options: { expectedHead?: number; rows?: RowOp[]; snapshot?: Snapshot } = {},
   ): Promise<number> {
     if (stream.length === 0 || stream.length > 200) throw new Error(`bad stream name "${stream}"`);
-    return this.#root.transaction(() => {
+    const t0 = ST.now(); let t1 = 0; // TMPTRACE
+    try { return await this.#root.transaction(() => { t1 = ST.now(); ST.rec('es.untilCallback', t1 - t0); // TMPTRACE
       const head = this.#heads.get(stream) ?? 0;
       if (options.expectedHead !== undefined && options.expectedHead !== head) {
         throw new StreamConflictError(stream, options.expectedHead, head);
@@ -131,7 +133,7 @@ export class EventStore {
         else table.put(op.key, cbor.encode(op.value));
       }
       return seq;
-    });
+    }); } finally { ST.rec('es.append', ST.now() - t0); ST.rec('es.afterCallback', ST.now() - t1); } // TMPTRACE
   }
 
   /** Write side rows alone (e.g. acknowledge an effect) in one durable transaction. */
