@@ -1,4 +1,4 @@
-// The life of one outgoing message, from the sender's side.
+// The life of one outgoing message (a user's message, a task's transition), from the sender's side.
 //
 //   queued ──SEND/PEER_CONNECTED──▶ sending ──DELIVERED──▶ delivered
 //                                     │  ▲
@@ -13,17 +13,12 @@
 // The one effect, `deliver`, is performed by actors/messaging/outbox.ts.
 import { assign, setup } from 'xstate';
 
-export interface MessageContent {
-  text: string;
-  data: Uint8Array;
-  contentType: string;
-}
-
 export interface OutboxDeliveryInput {
   id: string;
   from: string;
   to: string;
-  content: MessageContent;
+  /** What the envelope carries; its meaning is the outbox's (actors/messaging/outbox.ts `DeliveryKind`). */
+  content: unknown;
   ttlMs: number;
   retryInitialMs: number;
   retryMaxMs: number;
@@ -43,7 +38,7 @@ export interface OutboxDeliveryContext extends OutboxDeliveryInput {
 export interface DeliverParams {
   id: string;
   to: string;
-  content: MessageContent;
+  content: unknown;
   createdAt: number;
   attempt: number;
 }

@@ -1,8 +1,10 @@
-// The outbox actor: one supervised outbox-delivery machine per outgoing message, on stream `outbox/<id>`.
+// The outbox actor: one supervised outbox-delivery machine per outgoing message, on stream `<prefix><id>`.
 //
 // It gives the machine's one effect, `deliver`, its meaning (sign an envelope, send it, await the signed
 // acknowledgement), turns "a peer connected" into PEER_CONNECTED for the messages waiting on it, and
 // evicts a delivery from memory once it reaches a final state (its log and snapshot stay on disk).
+// What travels, and what the reply means, is its `DeliveryKind`: users' messages (the default) or task
+// transitions (actors/tasks), each in an outbox of its own.
 import type { AnyEventObject, AnyMachineSnapshot } from 'xstate';
 import type { Clock, Random } from '../../runtime/clock.ts';
 import type { EventStore } from '../../runtime/event-store.ts';
@@ -20,8 +22,28 @@ import type { OutboxEntry } from '../grpc/node-api.ts';
 import { MESSAGE_ENVELOPE, type MessagePayload } from './protocol.ts';
 
 export const OUTBOX_PREFIX = 'outbox/';
-/** The counter group of outbox deliveries by state. */
-const OUTBOX_COUNTS = 'outbox';
+
+/** What one outbox delivers: its streams, the request an attempt sends, and how to read the receiver's reply. */
+export interface DeliveryKind {
+  /** Stream prefix of its deliveries (`outbox/`); without the slash, the group of its per-state counters. */
+  prefix: string;
+  request(p: DeliverParams): { type: string; payload: unknown };
+  /** true: the receiver has it durably. Otherwise why not, and whether retrying can help. */
+  reply(payload: unknown, p: DeliverParams): true | { error: string; permanent: boolean };
+}
+
+/** Users' messages: a `message` envelope, acknowledged with the message id once it is in the receiver's inbox. */
+export const MESSAGE_DELIVERY: DeliveryKind = {
+  prefix: OUTBOX_PREFIX,
+  request: (p) => ({ type: MESSAGE_ENVELOPE, payload: { id: p.id, ...(p.content as object), sentAt: p.createdAt } satisfies Partial<MessagePayload> }),
+  reply: (payload, p) => {
+    const ack = payload as { id?: unknown; error?: unknown; permanent?: unknown } | undefined;
+    if (ack?.id === p.id) return true;
+    // The peer's words go into our log: a short string only.
+    const error = typeof ack?.error === 'string' ? ack.error.slice(0, 500) : 'peer did not acknowledge the message';
+    return { error, permanent: ack?.permanent === true };
+  },
+};
 
 /** What the outbox needs from the transport. */
 export interface EnvelopeSender {
@@ -36,20 +58,28 @@ export interface OutboxOptions {
   supervisor: Supervisor;
   /** How long one delivery attempt may take (dial + request + durable append on the other side). */
   attemptTimeoutMs?: number;
+  /** What this outbox delivers; users' messages by default. */
+  kind?: DeliveryKind;
+  /** A delivery reached `delivered` (the receiver acknowledged it), after its append. */
+  onDelivered?(delivery: OutboxDeliveryContext): void;
 }
 
 export class Outbox {
   readonly #o: OutboxOptions;
+  readonly #kind: DeliveryKind;
+  readonly #counts: string;
   readonly #live = new Map<string, PersistedActor>();
 
   constructor(options: OutboxOptions) {
     this.#o = options;
+    this.#kind = options.kind ?? MESSAGE_DELIVERY;
+    this.#counts = this.#kind.prefix.replace(/\/$/, '');
   }
 
   /** Resume every delivery that has not reached a final state. */
   async start(): Promise<void> {
-    for (const stream of [...this.#o.store.liveStreams(OUTBOX_PREFIX)]) {
-      await this.#supervise(stream.slice(OUTBOX_PREFIX.length));
+    for (const stream of [...this.#o.store.liveStreams(this.#kind.prefix)]) {
+      await this.#supervise(stream.slice(this.#kind.prefix.length));
     }
   }
 
@@ -76,11 +106,11 @@ export class Outbox {
 
   list(filter: { id?: string; to?: string; pendingOnly?: boolean; limit?: number }): OutboxEntry[] {
     const streams = filter.id
-      ? [OUTBOX_PREFIX + filter.id]
-      : filter.pendingOnly ? [...this.#o.store.liveStreams(OUTBOX_PREFIX)] : this.#o.store.listStreams(OUTBOX_PREFIX);
+      ? [this.#kind.prefix + filter.id]
+      : filter.pendingOnly ? [...this.#o.store.liveStreams(this.#kind.prefix)] : this.#o.store.listStreams(this.#kind.prefix);
     const out: OutboxEntry[] = [];
     for (const stream of streams) {
-      const id = stream.slice(OUTBOX_PREFIX.length);
+      const id = stream.slice(this.#kind.prefix.length);
       const snapshot = this.#live.get(id)?.snapshot ?? foldStream(this.#o.store, stream, outboxDelivery).snapshot;
       if (!snapshot) continue;
       const ctx = snapshot.context as OutboxDeliveryContext;
@@ -105,7 +135,7 @@ export class Outbox {
 
   /** Deliveries by state, from the counters kept with every transition (no stream is visited). */
   counts(): Record<OutboxEntry['state'], number> {
-    return { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, rejected: 0, failed: 0, ...this.#o.store.counts(OUTBOX_COUNTS) };
+    return { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, rejected: 0, failed: 0, ...this.#o.store.counts(this.#counts) };
   }
 
   async #supervise(id: string, created?: PersistedActor, bindCrash?: (crash: (e: unknown) => void) => void): Promise<void> {
@@ -139,7 +169,10 @@ export class Outbox {
     const evictWhenDone = () => {
       if (actor.done) queueMicrotask(() => void this.#o.supervisor.stopChild(id));
     };
-    actor.subscribe(evictWhenDone);
+    actor.subscribe((t) => {
+      if (this.#o.onDelivered && outboxStateOf(t.snapshot.value) === 'delivered') this.#o.onDelivered(t.snapshot.context as OutboxDeliveryContext);
+      evictWhenDone();
+    });
     evictWhenDone();
   }
 
@@ -151,12 +184,12 @@ export class Outbox {
   #actorOptions(id: string, onCrash: (e: unknown) => void) {
     return {
       store: this.#o.store,
-      stream: OUTBOX_PREFIX + id,
+      stream: this.#kind.prefix + id,
       machine: outboxDelivery,
       clock: this.#o.clock,
       onCrash,
       perform: (effect: Effect) => this.#perform(effect),
-      count: { group: OUTBOX_COUNTS, label: (s: AnyMachineSnapshot) => outboxStateOf(s.value) },
+      count: { group: this.#counts, label: (s: AnyMachineSnapshot) => outboxStateOf(s.value) },
     };
   }
 
@@ -164,17 +197,13 @@ export class Outbox {
     if (effect.type !== 'deliver') throw new Error(`outbox: unknown effect ${effect.type}`);
     const p = effect.params as DeliverParams;
     const failed = (error: string) => [{ type: 'DELIVERY_FAILED', attempt: p.attempt, error, jitter: this.#o.random() }];
-    const payload: MessagePayload = { id: p.id, ...p.content, sentAt: p.createdAt };
+    const { type, payload } = this.#kind.request(p);
     try {
-      const reply = await this.#o.transport.request(p.to, MESSAGE_ENVELOPE, payload, {
-        timeoutMs: this.#o.attemptTimeoutMs ?? 10_000,
-      });
-      const ack = reply.payload as { id?: unknown; error?: unknown; permanent?: unknown };
-      if (ack?.id === p.id) return [{ type: 'DELIVERED', attempt: p.attempt }];
-      // The peer's words go into our log: a short string only.
-      const why = typeof ack?.error === 'string' ? ack.error.slice(0, 500) : 'peer did not acknowledge the message';
-      if (ack?.permanent === true) return [{ type: 'DELIVERY_REJECTED', attempt: p.attempt, error: `refused by the receiver: ${why}` }];
-      return failed(why);
+      const reply = await this.#o.transport.request(p.to, type, payload, { timeoutMs: this.#o.attemptTimeoutMs ?? 10_000 });
+      const outcome = this.#kind.reply(reply.payload, p);
+      if (outcome === true) return [{ type: 'DELIVERED', attempt: p.attempt }];
+      if (outcome.permanent) return [{ type: 'DELIVERY_REJECTED', attempt: p.attempt, error: `refused by the receiver: ${outcome.error}` }];
+      return failed(outcome.error);
     } catch (err) {
       return failed((err instanceof Error ? err.message : String(err)).slice(0, 500));
     }
