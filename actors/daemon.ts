@@ -3,6 +3,7 @@
 //   daemon (supervisor)
 //   ├── transport   libp2p node; routes signed envelopes to the handlers below
 //   ├── messaging   inbox + outbox (one outbox-delivery machine per undelivered message)
+//   ├── tasks       one task machine per unfinished task + the task outbox; task event streams on GossipSub
 //   └── grpc        A2ANode · Diag · Ext on the unix socket (and TCP with a token)
 //
 // Everything else receives what it needs from here: the event store, the clock, the transport.
@@ -19,6 +20,9 @@ import { loadOrCreateIdentity } from './identity/key-file.ts';
 import { defaultListen } from './transport/node.ts';
 import { Transport } from './transport/transport.ts';
 import { Messaging } from './messaging/messaging.ts';
+import { Tasks } from './tasks/tasks.ts';
+import { TaskEvents } from './tasks/task-events.ts';
+import { Topics } from './transport/topics.ts';
 import { startGrpcServer } from './grpc/server.ts';
 import { createNodeApi } from './node-service.ts';
 import { createFileOnce } from '../runtime/create-file-once.ts';
@@ -88,9 +92,23 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
         maxMessageBytes: config.messaging.max_message_bytes,
       },
     });
+    const retry = { initialMs: config.messaging.retry_initial, maxMs: config.messaging.retry_max };
+    let tasks: Tasks | undefined;
+    const events = new TaskEvents({
+      did: identity.did, store, clock, topics: new Topics(transport.libp2p.services.pubsub), transport,
+      requesterOf: (id) => {
+        const t = tasks?.find(id);
+        return t?.role === 'assignee' ? t.requester : undefined;
+      },
+    });
+    tasks = Tasks.create({ did: identity.did, store, clock, random: Math.random, transport, supervisor: root, retry, events });
     await root.startChild({ id: 'transport', start: async () => (await transport.start(), { stop: () => transport.stop() }) });
-    transport.onPeerConnected((did) => messaging.peerConnected(did));
+    transport.onPeerConnected((did) => {
+      messaging.peerConnected(did);
+      tasks.peerConnected(did);
+    });
     await messaging.start();
+    await tasks.start();
 
     let resolveStopped!: () => void;
     const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -103,7 +121,7 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
         resolveStopped();
       })());
 
-    const api = createNodeApi({ config, configSource: source, identity, store, transport, messaging, root, clock, version: VERSION, shutdown: () => void stop() });
+    const api = createNodeApi({ config, configSource: source, identity, store, transport, messaging, tasks, root, clock, version: VERSION, shutdown: () => void stop() });
     const { tcpAddr, socketPath } = grpcListen(config);
     const token = tcpAddr ? await ensureToken(dataDir) : undefined;
     let grpcAddresses: string[] = [];

@@ -10,11 +10,13 @@ import type { DaemonConfig } from './daemon-config.ts';
 import type { Identity } from './identity/key-file.ts';
 import type { Messaging } from './messaging/messaging.ts';
 import { OUTBOX_PREFIX } from './messaging/outbox.ts';
+import { task } from '../machines/task.ts';
+import { TASK_PREFIX, type Tasks } from './tasks/tasks.ts';
 import type { Transport } from './transport/transport.ts';
 import type { NodeApi, ReplayStep } from './grpc/node-api.ts';
 
 /** Which machine folds which streams, for `replay`. Streams without one are shown event by event. */
-const MACHINES_BY_PREFIX: [string, AnyStateMachine][] = [[OUTBOX_PREFIX, outboxDelivery]];
+const MACHINES_BY_PREFIX: [string, AnyStateMachine][] = [[OUTBOX_PREFIX, outboxDelivery], ['task-outbox/', outboxDelivery], [TASK_PREFIX, task]];
 
 export interface NodeServiceParts {
   config: DaemonConfig;
@@ -23,6 +25,7 @@ export interface NodeServiceParts {
   store: EventStore;
   transport: Transport;
   messaging: Messaging;
+  tasks: Tasks;
   root: Supervisor;
   clock: Clock;
   version: string;
@@ -43,6 +46,16 @@ export function createNodeApi(p: NodeServiceParts): NodeApi {
     subscribeInbox: (onMessage) => p.messaging.inbox.subscribe(onMessage),
     getOutbox: async (filter) => p.messaging.getOutbox(filter),
 
+    createTask: (req) => p.tasks.create(req),
+    getTask: (id) => p.tasks.get(id),
+    listTasks: (filter) => p.tasks.list(filter),
+    updateTask: (id, target, update) => p.tasks.update(id, target, update),
+    cancelTask: (id, reason) => p.tasks.cancel(id, reason),
+    waitTask: (id, timeoutMs, signal) => p.tasks.wait(id, timeoutMs, signal),
+    subscribeTasks: (onChange) => p.tasks.subscribe(onChange),
+    publishTaskEvent: (id, event) => p.tasks.publishEvent(id, event),
+    taskEvents: (id, fromSeq) => p.tasks.events(id, fromSeq),
+
     health: () => ({
       version: p.version,
       did: p.identity.did,
@@ -62,6 +75,7 @@ export function createNodeApi(p: NodeServiceParts): NodeApi {
     status: async () => ({
       inbox: p.messaging.inbox.counts(),
       outbox: p.messaging.outbox.counts(),
+      tasks: p.tasks.counts(),
       streams: p.store.listStreams().length,
     }),
     config: () => ({ ...p.config, source: p.configSource }),

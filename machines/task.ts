@@ -65,12 +65,12 @@ export type TaskPart =
   | { kind: 'json'; json: JsonValue }
   | { kind: 'file'; file: TaskFileRef };
 
-/** A small output carried inline (large ones arrive with the files issue as file references). */
+/** An output of the task: small parts inline (large ones arrive with the files issue as file references). */
 export interface TaskArtifact {
+  id: string;
   name: string;
-  mimeType: string;
-  text?: string;
-  data?: Uint8Array;
+  parts: TaskPart[];
+  createdAt: number;
 }
 
 // ── Input, context, states ───────────────────────────────────────────────────────────────────────────────
@@ -144,6 +144,8 @@ interface Caused {
   at: number;
   /** The sender's number for this message, on an event that came from the other copy (see sequencePeerMessage). */
   n?: number;
+  /** On the assignee's ending: the last number of the task's event stream, which the requester holds before it ends. */
+  lastEventSeq?: number;
 }
 
 export type TaskEvent =
@@ -439,6 +441,42 @@ export function sequencePeerMessage(context: TaskContext, done: boolean, n: numb
 
 export function isTerminal(state: TaskState): boolean {
   return TERMINAL_STATES.includes(state);
+}
+
+/** What a party asks for when it names the state it wants the task in (UpdateTask): message, parts, artifacts. */
+export interface TaskUpdate {
+  message: string;
+  parts: TaskPart[];
+  artifacts: TaskArtifact[];
+}
+
+/**
+ * The event that moves a task from `current` to `target`, or null when no event does. Only `working` needs the
+ * current state: from submitted it is ACCEPT, from input-/auth-required the requester's answer. Whether `by` may
+ * make it is still the machine's to say (checkTaskEvent).
+ */
+export function eventForTarget(current: TaskState, target: TaskState, by: string, u: TaskUpdate): TaskCommand | null {
+  switch (target) {
+    case 'working':
+      if (current === 'submitted') return { type: 'ACCEPT', by, ...(u.message ? { message: u.message } : {}) };
+      if (current === 'input-required') return { type: 'PROVIDE_INPUT', by, parts: u.parts, ...(u.message ? { message: u.message } : {}) };
+      if (current === 'auth-required') return { type: 'PROVIDE_AUTH', by, parts: u.parts, ...(u.message ? { message: u.message } : {}) };
+      return null;
+    case 'input-required':
+      return { type: 'REQUEST_INPUT', by, message: u.message };
+    case 'auth-required':
+      return { type: 'REQUEST_AUTH', by, message: u.message };
+    case 'completed':
+      return { type: 'COMPLETE', by, artifacts: u.artifacts, ...(u.message ? { message: u.message } : {}) };
+    case 'failed':
+      return { type: 'FAIL', by, reason: u.message || 'failed by the assignee' };
+    case 'rejected':
+      return { type: 'REJECT', by, reason: u.message || 'rejected by the assignee' };
+    case 'canceled':
+      return { type: 'CANCEL', by, ...(u.message ? { reason: u.message } : {}) };
+    default:
+      return null;
+  }
 }
 
 /**

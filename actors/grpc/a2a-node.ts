@@ -1,13 +1,13 @@
-// The A2ANode service: identity and messaging now; the other areas answer UNIMPLEMENTED until their issues land.
+// The A2ANode service: identity, messaging and tasks now; the other areas answer UNIMPLEMENTED until their issues land.
 // Listing every RPC here (typed by the generated A2ANodeServer) makes a forgotten method a type error.
 import type { A2ANodeServer } from '../../proto/gen/moltmesh/v1/a2a_node.ts';
 import type { NodeApi } from './node-api.ts';
 import { messagingHandlers } from './messaging.ts';
+import { taskHandlers } from './tasks.ts';
 import { unary, unimplemented, type HandlerContext } from './rpc.ts';
 
 export function a2aNodeHandlers(api: NodeApi, ctx: HandlerContext): A2ANodeServer {
   const cards = 'agent cards and discovery are';
-  const tasks = 'tasks are';
   const files = 'files are';
   const threads = 'threads are';
   const names = 'names are';
@@ -21,15 +21,7 @@ export function a2aNodeHandlers(api: NodeApi, ctx: HandlerContext): A2ANodeServe
 
     ...messagingHandlers(api, ctx),
 
-    createTask: unimplemented(tasks, 'A2ANode.CreateTask'),
-    getTask: unimplemented(tasks, 'A2ANode.GetTask'),
-    listTasks: unimplemented(tasks, 'A2ANode.ListTasks'),
-    updateTask: unimplemented(tasks, 'A2ANode.UpdateTask'),
-    cancelTask: unimplemented(tasks, 'A2ANode.CancelTask'),
-    waitTask: unimplemented(tasks, 'A2ANode.WaitTask'),
-    publishTaskEvent: unimplemented(tasks, 'A2ANode.PublishTaskEvent'),
-    subscribeTaskEvents: unimplemented(tasks, 'A2ANode.SubscribeTaskEvents'),
-    subscribeIncomingTasks: unimplemented(tasks, 'A2ANode.SubscribeIncomingTasks'),
+    ...taskHandlers(api, ctx),
 
     putFile: unimplemented(files, 'A2ANode.PutFile'),
     getFile: unimplemented(files, 'A2ANode.GetFile'),

@@ -6,6 +6,9 @@ import type { OutboxState } from '../../machines/outbox-delivery.ts';
 import type { ReplayStep } from '../../runtime/replay.ts';
 import type { HealthNode } from '../../runtime/supervisor.ts';
 import type { PeerSummary } from '../transport/transport.ts';
+import type { JsonObject, TaskPart, TaskState, TaskUpdate } from '../../machines/task.ts';
+import type { TaskFilter, TaskInfo } from '../tasks/tasks.ts';
+import type { StreamEvent, StreamEventContent } from '../tasks/task-events.ts';
 
 export type { ReplayStep };
 export type PeerInfo = PeerSummary;
@@ -52,8 +55,14 @@ export interface Info { did: string; publicKeyHex: string; peerId: string; addre
 export interface Status {
   inbox: { total: number; unread: number };
   outbox: Record<OutboxState, number>;
+  /** Tasks here, by state as shown. */
+  tasks: Partial<Record<TaskState, number>>;
   streams: number;
 }
+
+export type { TaskFilter, TaskInfo, StreamEvent, StreamEventContent };
+
+export interface CreateTask { to: string; skill: string; metadata: JsonObject; input: TaskPart[]; deadline?: number; taskId?: string }
 
 export interface NodeApi {
   // identity
@@ -66,6 +75,19 @@ export interface NodeApi {
    *  (The gRPC edge sends the unread backlog itself, paged through getInbox, with backpressure.) */
   subscribeInbox(onMessage: (m: InboxMessage) => void): () => void;
   getOutbox(filter: { id?: string; to?: string; pendingOnly?: boolean; limit?: number }): Promise<OutboxEntry[]>;
+  // tasks
+  createTask(req: CreateTask): Promise<TaskInfo>;
+  getTask(id: string): TaskInfo;
+  listTasks(filter: TaskFilter): { tasks: TaskInfo[]; next?: string };
+  updateTask(id: string, target: TaskState, update: TaskUpdate): Promise<TaskInfo>;
+  cancelTask(id: string, reason: string): Promise<TaskInfo>;
+  /** Resolves once the task is terminal, or as it is after `timeoutMs` / when `signal` aborts (timedOut). */
+  waitTask(id: string, timeoutMs: number, signal: AbortSignal): Promise<{ task: TaskInfo; timedOut: boolean }>;
+  /** Every task after each of its transitions here (and each created by a peer). Returns an unsubscribe function. */
+  subscribeTasks(onChange: (t: TaskInfo) => void): () => void;
+  publishTaskEvent(id: string, event: StreamEventContent): Promise<number>;
+  /** Stored events from `fromSeq`, then live, ending once the task has ended and all are read. */
+  taskEvents(id: string, fromSeq: number): AsyncIterable<StreamEvent> & { close(): void };
   // diag
   health(): Health;
   info(): Info;

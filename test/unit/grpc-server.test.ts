@@ -27,6 +27,12 @@ interface FakeApi extends NodeApi {
 
 function fakeApi(): FakeApi {
   const subscribers = new Set<(m: InboxMessage) => void>();
+  const notHere = () => { throw new ApiError('NOT_FOUND', 'no tasks in this fake'); };
+  const noTasks = {
+    createTask: async () => notHere(), getTask: notHere, listTasks: () => ({ tasks: [] }), updateTask: async () => notHere(),
+    cancelTask: async () => notHere(), waitTask: async () => notHere(), subscribeTasks: () => () => undefined,
+    publishTaskEvent: async () => notHere(), taskEvents: notHere,
+  };
   const api: FakeApi = {
     inbox: [],
     inboxCalls: [],
@@ -50,11 +56,13 @@ function fakeApi(): FakeApi {
       return () => { if (subscribers.delete(onMessage)) api.unsubscribed++; };
     },
     getOutbox: async () => api.outbox,
+    ...noTasks,
     health: () => { throw new Error('boom'); },
     info: () => ({ did: DID, publicKeyHex: '', peerId: '', addresses: [], peers: 0, uptimeMs: 5, dataDir: '', grpcAddr: '', version: '0.1.0' }),
     status: async () => ({
       inbox: { total: 1, unread: 1 },
       outbox: { queued: 0, sending: 0, retrying: 0, delivered: 2, expired: 0, rejected: 1, failed: 4 },
+      tasks: { working: 2 },
       streams: 3,
     }),
     config: () => ({ daemon: { data_dir: '/tmp/x' } }),

@@ -164,6 +164,13 @@ export interface StatusResponse {
     | undefined;
   /** persisted event streams */
   streams: number;
+  /** tasks held here, by state: submitted, working, completed, … */
+  tasks: { [key: string]: number };
+}
+
+export interface StatusResponse_TasksEntry {
+  key: string;
+  value: number;
 }
 
 export interface GetConfigRequest {
@@ -1409,7 +1416,7 @@ export const OutboxCounts: MessageFns<OutboxCounts> = {
 };
 
 function createBaseStatusResponse(): StatusResponse {
-  return { inbox: undefined, outbox: undefined, streams: 0 };
+  return { inbox: undefined, outbox: undefined, streams: 0, tasks: {} };
 }
 
 export const StatusResponse: MessageFns<StatusResponse> = {
@@ -1423,6 +1430,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.streams !== 0) {
       writer.uint32(24).int64(message.streams);
     }
+    globalThis.Object.entries(message.tasks).forEach(([key, value]: [string, number]) => {
+      StatusResponse_TasksEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
     return writer;
   },
 
@@ -1463,6 +1473,17 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.streams = longToNumber(reader.int64());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = StatusResponse_TasksEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.tasks[entry4.key] = entry4.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1480,6 +1501,20 @@ export const StatusResponse: MessageFns<StatusResponse> = {
       inbox: isSet(object.inbox) ? InboxCounts.fromJSON(object.inbox) : undefined,
       outbox: isSet(object.outbox) ? OutboxCounts.fromJSON(object.outbox) : undefined,
       streams: isSet(object.streams) ? globalThis.Number(object.streams) : 0,
+      tasks: isObject(object.tasks)
+        ? (globalThis.Object.entries(object.tasks) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1493,6 +1528,15 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.streams !== 0) {
       obj.streams = Math.round(message.streams);
+    }
+    if (message.tasks) {
+      const entries = globalThis.Object.entries(message.tasks) as [string, number][];
+      if (entries.length > 0) {
+        obj.tasks = {};
+        entries.forEach(([k, v]) => {
+          obj.tasks[k] = Math.round(v);
+        });
+      }
     }
     return obj;
   },
@@ -1509,6 +1553,100 @@ export const StatusResponse: MessageFns<StatusResponse> = {
       ? OutboxCounts.fromPartial(object.outbox)
       : undefined;
     message.streams = object.streams ?? 0;
+    message.tasks = (globalThis.Object.entries(object.tasks ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseStatusResponse_TasksEntry(): StatusResponse_TasksEntry {
+  return { key: "", value: 0 };
+}
+
+export const StatusResponse_TasksEntry: MessageFns<StatusResponse_TasksEntry> = {
+  encode(message: StatusResponse_TasksEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).int64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StatusResponse_TasksEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStatusResponse_TasksEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StatusResponse_TasksEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: StatusResponse_TasksEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StatusResponse_TasksEntry>): StatusResponse_TasksEntry {
+    return StatusResponse_TasksEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StatusResponse_TasksEntry>): StatusResponse_TasksEntry {
+    const message = createBaseStatusResponse_TasksEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
