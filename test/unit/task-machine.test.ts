@@ -138,7 +138,7 @@ const parts = fc.array(fc.oneof(
   fc.uint8Array({ maxLength: 4 }).map((d) => ({ kind: 'data' as const, data: d, mimeType: 'application/octet-stream' })),
   fc.record({ cid: text, name: text, mimeType: fc.constant('image/png'), size: fc.nat() }).map((file) => ({ kind: 'file' as const, file })),
 ), { maxLength: 2 });
-const artifacts = fc.array(fc.record({ name: text, mimeType: fc.constant('text/plain'), text }), { maxLength: 2 });
+const artifacts = fc.array(fc.record({ id: text, name: text, parts, createdAt: fc.nat() }), { maxLength: 2 });
 
 /** The payload each event type carries, drawn at random. */
 const payload: Record<TaskCommandType, fc.Arbitrary<object>> = {
@@ -488,7 +488,7 @@ describe('requester and assignee copies', () => {
       { type: 'ACCEPT', by: A, at: CREATED_AT + 1 },
       { type: 'REQUEST_INPUT', by: A, at: CREATED_AT + 2, message: 'Which README?' },
       { type: 'PROVIDE_INPUT', by: R, at: CREATED_AT + 3, parts: [{ kind: 'text', text: 'OpenMolt' }] },
-      { type: 'COMPLETE', by: A, at: CREATED_AT + 4, artifacts: [{ name: 'summary', mimeType: 'text/plain', text: 'OpenMolt is…' }] },
+      { type: 'COMPLETE', by: A, at: CREATED_AT + 4, artifacts: [{ id: 'a1', name: 'summary', parts: [{ kind: 'text', text: 'OpenMolt is…' }], createdAt: 1 }] },
     ];
     const seen: string[] = [];
     for (const e of events) {
@@ -507,7 +507,7 @@ describe('requester and assignee copies', () => {
     expect(a.status).toBe('done');
     expect(contextOf(r)).toMatchObject({
       input: [{ kind: 'text', text: 'hello' }, { kind: 'text', text: 'OpenMolt' }],
-      artifacts: [{ name: 'summary', mimeType: 'text/plain', text: 'OpenMolt is…' }],
+      artifacts: [{ id: 'a1', name: 'summary', parts: [{ kind: 'text', text: 'OpenMolt is…' }], createdAt: 1 }],
       updatedAt: CREATED_AT + 4,
     });
     expect(r.status).toBe('done');
