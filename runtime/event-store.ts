@@ -5,7 +5,6 @@
 // Durable by default: `overlappingSync` is off, so an append's promise resolves only after LMDB has fsynced
 // the commit — it survives `kill -9` and power loss. lmdb-js batches every write issued in one event-loop turn
 // into one transaction and one fsync, which is what keeps durable appends fast under concurrency.
-import * as ST from '../tmp/st.ts'; // TMPTRACE
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
@@ -111,29 +110,33 @@ export class EventStore {
     options: { expectedHead?: number; rows?: RowOp[]; snapshot?: Snapshot } = {},
   ): Promise<number> {
     if (stream.length === 0 || stream.length > 200) throw new Error(`bad stream name "${stream}"`);
-    const t0 = ST.now(); let t1 = 0; // TMPTRACE
-    try { return await this.#root.transaction(() => { t1 = ST.now(); ST.rec('es.untilCallback', t1 - t0); // TMPTRACE
+    // Encode before the transaction: LMDB's write thread holds the write lock while the callback runs on our
+    // thread, so the callback does only what needs the transaction (the head check, counter reads, the puts).
+    // cbor-x hands back a fresh view per encode (its buffer is never rewound in this mode), so the bytes keep.
+    const encoded = events.map((e) => cbor.encode({ v: EVENT_SCHEMA_VERSION, type: e.type, at: e.at, data: e.data ?? null }));
+    const snapshot = options.snapshot && cbor.encode(options.snapshot);
+    const rows = (options.rows ?? []).map((op) => ({
+      db: this.#tables[op.table], key: op.key, add: op.add,
+      value: op.add === undefined && op.value !== undefined ? cbor.encode(op.value) : undefined,
+    }));
+    return this.#root.transaction(() => {
       const head = this.#heads.get(stream) ?? 0;
       if (options.expectedHead !== undefined && options.expectedHead !== head) {
         throw new StreamConflictError(stream, options.expectedHead, head);
       }
       let seq = head;
-      for (const e of events) {
-        seq += 1;
-        this.#events.put([stream, seq], cbor.encode({ v: EVENT_SCHEMA_VERSION, type: e.type, at: e.at, data: e.data ?? null }));
-      }
+      for (const bytes of encoded) this.#events.put([stream, ++seq], bytes);
       if (seq !== head) this.#heads.put(stream, seq);
-      if (options.snapshot) this.#snapshots.put(stream, cbor.encode(options.snapshot));
-      for (const op of options.rows ?? []) {
-        const table = this.#tables[op.table];
-        if (op.add !== undefined) {
-          const raw = table.get(op.key);
-          table.put(op.key, cbor.encode((raw ? (cbor.decode(raw) as number) : 0) + op.add));
-        } else if (op.value === undefined) table.remove(op.key);
-        else table.put(op.key, cbor.encode(op.value));
+      if (snapshot) this.#snapshots.put(stream, snapshot);
+      for (const { db, key, add, value } of rows) {
+        if (add !== undefined) {
+          const raw = db.get(key);
+          db.put(key, cbor.encode((raw ? (cbor.decode(raw) as number) : 0) + add));
+        } else if (value === undefined) db.remove(key);
+        else db.put(key, value);
       }
       return seq;
-    }); } finally { ST.rec('es.append', ST.now() - t0); ST.rec('es.afterCallback', ST.now() - t1); } // TMPTRACE
+    });
   }
 
   /** Write side rows alone (e.g. acknowledge an effect) in one durable transaction. */

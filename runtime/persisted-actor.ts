@@ -9,7 +9,6 @@
 // their persisted due times, and performs only effects that were never acknowledged. So replay never repeats
 // a side effect, and a crash between append and effect re-runs the effect at most once more (effects are
 // at-least-once; their receivers deduplicate).
-import * as ST from '../tmp/st.ts'; // TMPTRACE
 import type { AnyEventObject, AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import type { Clock } from './clock.ts';
 import { countMove, liveRow, type EventStore, type RowOp } from './event-store.ts';
@@ -210,9 +209,7 @@ export class PersistedActor {
     });
     const lastSeq = expectedHead + steps.length;
     const finalSnapshot = final ? { seq: lastSeq, state: stateOf(snapshot) } : undefined;
-    if (expectedHead === 0) ST.mark('a.createAppend'); // TMPTRACE
     const seq = await this.#o.store.append(this.stream, stored, { expectedHead, rows: allRows, snapshot: finalSnapshot });
-    if (expectedHead === 0) ST.mark('a.created'); // TMPTRACE
     if (final) this.#lastSnapshotSeq = seq;
 
     // Durable: now the new state is real.
@@ -237,14 +234,12 @@ export class PersistedActor {
     const ack: RowOp = { table: 'effects', key };
     const id = key.join('/');
     this.#pendingEffects.set(id, key);
-    const t0 = ST.now(); ST.mark('a.perform'); // TMPTRACE
     this.#o.perform(effect).then(
       (events) => {
         if (this.#stopped) return;
-        const t1 = ST.now(); ST.mark('a.effectDone'); ST.rec('pa.effect', t1 - t0); this.#enqueue(async () => ST.rec('pa.ackQueue', ST.now() - t1)); // TMPTRACE
         // Still pending until the acknowledgement is durable: a final state committed first retires it.
         this.#enqueue(() => this.#commit([], events ?? [], [ack], this.#seq))
-          .then(() => { ST.rec('pa.ackCommit', ST.now() - t1); ST.mark('a.ackCommitted'); this.#pendingEffects.delete(id); }, (err) => this.#o.onCrash(err)); // TMPTRACE
+          .then(() => this.#pendingEffects.delete(id), (err) => this.#o.onCrash(err));
       },
       (err) => {
         if (!this.#stopped) this.#o.onCrash(err);

@@ -1,6 +1,5 @@
 // Handler wrappers: turn plain async functions into grpc-js handlers with one error policy — ApiError keeps its
 // code, anything else becomes INTERNAL (logged) — so no handler can crash the daemon or leave a call hanging.
-import * as ST from '../../tmp/st.ts'; // TMPTRACE
 import {
   status as GrpcStatus,
   type handleBidiStreamingCall, type handleClientStreamingCall, type handleServerStreamingCall, type handleUnaryCall,
@@ -25,10 +24,9 @@ export function unary<Req, Res>(
   ctx: HandlerContext, method: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const t0 = ST.now(); ST.mark('grpcIn.' + method); // TMPTRACE
     Promise.resolve()
       .then(() => fn(call.request, call))
-      .then((res) => { ST.rec('grpc.' + method, ST.now() - t0); callback(null, res); ST.mark('grpcOut.' + method); }, (err: unknown) => callback(toStatusError(err, internalLogger(ctx, method))));
+      .then((res) => callback(null, res), (err: unknown) => callback(toStatusError(err, internalLogger(ctx, method))));
   };
 }
 

@@ -6,7 +6,6 @@
 // memory does not grow with what peers send. A message is acknowledged to its sender only after its
 // `received` event is durable, and a message id already in the inbox is acknowledged again without a second
 // append — so the sender's at-least-once retries become exactly-once here.
-import * as ST from '../../tmp/st.ts'; // TMPTRACE
 import type { Clock } from '../../runtime/clock.ts';
 import { ApiError, invalid, notFound } from '../../runtime/errors.ts';
 import type { EventStore } from '../../runtime/event-store.ts';
@@ -53,14 +52,12 @@ export class Inbox {
       return this.receive(message);
     }
     const stored: StoredMessage = { ...message, receivedAt: this.#clock.now() };
-    const t0 = ST.now(); ST.mark('b.appendStart'); // TMPTRACE
     const append = this.#store
       .append(INBOX_STREAM, [{ type: 'received', at: stored.receivedAt, data: stored }])
       .then((seq) => {
-        ST.mark('b.appended'); this.#apply('received', stored, seq); // TMPTRACE
+        this.#apply('received', stored, seq);
         const m = { ...stored, read: false };
         for (const l of this.#listeners) l(m);
-        ST.rec('inbox.receive', ST.now() - t0); ST.mark('b.listenersDone'); // TMPTRACE
       })
       .finally(() => this.#pending.delete(message.id));
     this.#pending.set(message.id, append);

@@ -9,7 +9,6 @@
 // Each caller still gets its own reply or error and its own timeout: a timed-out request leaves the batch (its late
 // inner reply is counted as a stray), the others keep waiting. The price: a batch reply is written when its last
 // inner request is done, so requests batched with a slow one wait for it (at most the peer's handler timeout).
-import * as ST from '../../tmp/st.ts'; // TMPTRACE
 import { ApiError } from '../../runtime/errors.ts';
 import { BATCH_TYPE, ENVELOPE_OVERHEAD_BYTES, parseBatchReplies } from './batch.ts';
 import { EnvelopeRejected, newEnvelopeId, type Envelope } from './envelope.ts';
@@ -103,7 +102,6 @@ export class Batcher {
   }
 
   private async send(group: Waiting[]): Promise<void> {
-    const t0 = ST.now(); ST.mark('a.flush'); ST.rec('tx.batchSize', group.length); // TMPTRACE
     const single = group.length === 1;
     const sent: Sent = { id: single ? group[0]!.id : newEnvelopeId(), waiting: group.length, abandoned: new AbortController() };
     let bytes: Uint8Array;
@@ -117,12 +115,12 @@ export class Batcher {
     }
     for (const w of group) w.sent = sent;
     this.session.expect(sent.id).then(
-      (reply) => { ST.mark('a.reply'); ST.rec('tx.sendToReply', ST.now() - t0); this.deliver(group, sent.id, reply); }, // TMPTRACE
+      (reply) => this.deliver(group, sent.id, reply),
       (err) => { for (const w of group) this.finish(w, undefined, err); },
     );
     try {
       // Waits only while the stream is full, and stops waiting once every request in the envelope gave up.
-      ST.mark('a.sealed'); await this.session.write(bytes, sent.abandoned.signal); ST.mark('a.written'); // TMPTRACE
+      await this.session.write(bytes, sent.abandoned.signal);
       this.o.onSent();
     } catch (err) {
       if (sent.abandoned.signal.aborted) return;

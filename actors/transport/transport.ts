@@ -11,7 +11,7 @@
 // and answered with a signed error reply when the envelope can at least be identified, else the stream is reset.
 // Within a batch, an inner request with no handler or whose handler fails gets an inner error reply, counted the
 // same way as for a plain request.
-import * as ST from '../../tmp/st.ts'; // TMPTRACE
+import { setImmediate as nextCheckPhase } from 'node:timers/promises';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -165,10 +165,9 @@ export class Transport {
     if (req.size + ENVELOPE_OVERHEAD_BYTES > this.maxBytes) {
       throw invalid('payload', `${req.size} bytes encoded, too large for the ${this.maxBytes}-byte envelope limit`);
     }
-    const t0 = ST.now(); // TMPTRACE
     try {
       const batcher = await this.session(peer, signal);
-      try { return await batcher.request(req, signal); } finally { ST.rec('tx.request', ST.now() - t0); } // TMPTRACE
+      return await batcher.request(req, signal);
     } catch (err) {
       throw this.failure(err, signal, `no reply from ${toDid}`);
     }
@@ -238,7 +237,7 @@ export class Transport {
     let load = 0; // requests being handled, a batch counting its inner requests
     try {
       for await (const bytes of readFrames(stream, this.maxBytes)) {
-        ST.mark('b.frameIn'); const job = this.accept(stream, bytes, conn.remotePeer, remoteDid); // TMPTRACE
+        const job = this.accept(stream, bytes, conn.remotePeer, remoteDid);
         load += job.weight;
         // A failure that escaped the refusal path (e.g. a handler's payload that cannot be encoded) ends the stream.
         const p: Promise<void> = job.done.catch((e) => stream.abort(e as Error)).finally(() => {
@@ -289,18 +288,18 @@ export class Transport {
   private async servePlain(stream: Stream, env: Envelope, signal: AbortSignal): Promise<void> {
     let reply: Uint8Array;
     try {
-      ST.mark('b.opened'); const result = await this.runHandler(env, signal); ST.mark('b.handled'); // TMPTRACE
+      const result = await this.runHandler(env, signal);
+      await afterHandlerIo();
       reply = this.seal(env.from, env.id, result.type, result.payload);
       if (reply.length > this.maxBytes) throw new Refused('reply-too-large', `${reply.length} bytes`);
     } catch (err) {
       return this.refuse(stream, env.id, env.from, env.from, err);
     }
-    ST.mark('b.sealed'); await this.send(stream, reply, AbortSignal.timeout(this.timeoutMs)).catch((e) => stream.abort(e)); ST.mark('b.sent'); // TMPTRACE
+    await this.send(stream, reply, AbortSignal.timeout(this.timeoutMs)).catch((e) => stream.abort(e));
   }
 
   // Every inner request gets an answer — its handler's reply or an inner error — in one signed batch reply.
   private async serveBatch(stream: Stream, env: Envelope, inner: InnerRequest[], signal: AbortSignal): Promise<void> {
-    const t0 = ST.now(); ST.rec('rx.batchSize', inner.length); // TMPTRACE
     const replies = await Promise.all(inner.map(async (r): Promise<InnerReply> => {
       // The inner request as a handler sees it: the batch's verified sender, addressee and time, its own id.
       const innerEnv: Envelope = { v: 1, type: r.type, id: r.id, from: env.from, to: env.to, ts: env.ts, payload: r.payload };
@@ -313,6 +312,7 @@ export class Transport {
         return { re: r.id, type: ERROR_TYPE, payload: errorPayload(refused.reason, refused.detail) };
       }
     }));
+    await afterHandlerIo();
     // A fresh deadline for the write: the handlers' signal may have expired (one timed out), and a write that
     // fails at once on a full buffer would abort the whole session.
     let reply: Uint8Array;
@@ -321,7 +321,6 @@ export class Transport {
     } catch (err) {
       return this.refuse(stream, env.id, env.from, env.from, err);
     }
-    ST.rec('rx.batchHandlers+seal', ST.now() - t0); // TMPTRACE
     await this.send(stream, reply, AbortSignal.timeout(this.timeoutMs)).catch((e) => stream.abort(e));
   }
 
@@ -502,6 +501,13 @@ export class Transport {
     }
   }
 }
+
+/**
+ * Lets the I/O a handler started leave before its reply is sealed. Node sends HTTP/2 (gRPC) writes in the next
+ * check phase: without this, the inbox's push of a new message to a SubscribeInbox stream — what the receiving
+ * agent waits for — would wait behind signing and writing the reply (~0.4 ms); the reply waits for that push only.
+ */
+const afterHandlerIo = (): Promise<void> => nextCheckPhase();
 
 /** A request refused by the router (not by the envelope checks). */
 class Refused extends Error {
