@@ -69,6 +69,8 @@ export class TaskEvents {
   /** Events appended this turn, per task, published together. */
   readonly #outgoing = new Map<string, StreamEvent[]>();
   readonly #followed = new Map<string, () => void>();
+  /** Events of ours waiting for the task's next append (see publish). */
+  readonly #pending = new Map<string, { events: Omit<StreamEvent, 'seq'>[]; appended: Promise<number> }>();
 
   constructor(o: TaskEventsOptions) {
     this.#o = o;
@@ -84,15 +86,28 @@ export class TaskEvents {
     return (this.#chains.get(taskId) ?? Promise.resolve()).then(() => undefined);
   }
 
-  /** Append one event of ours (we are the assignee) and publish it; resolves with its seq once durable. */
+  /**
+   * Append one event of ours (we are the assignee) and publish it; resolves with its seq once durable. Events
+   * published while an append is under way go together in the next one: one transaction (one fsync) for many.
+   */
   publish(taskId: string, content: StreamEventContent): Promise<number> {
-    return this.#chain(taskId, async () => {
-      const event: Omit<StreamEvent, 'seq'> = { ...content, taskId, author: this.#o.did, at: this.#o.clock.now() };
-      const seq = await this.#o.store.append(EVENTS_PREFIX + taskId, [toStored(event)]);
-      this.#wake(taskId);
-      this.#queuePublish({ ...event, seq });
-      return seq;
-    });
+    const event: Omit<StreamEvent, 'seq'> = { ...content, taskId, author: this.#o.did, at: this.#o.clock.now() };
+    let group = this.#pending.get(taskId);
+    if (!group) {
+      const events: Omit<StreamEvent, 'seq'>[] = [];
+      const appended = this.#chain(taskId, async () => {
+        this.#pending.delete(taskId); // later events start the next group
+        const last = await this.#o.store.append(EVENTS_PREFIX + taskId, events.map(toStored));
+        const first = last - events.length + 1;
+        this.#wake(taskId);
+        events.forEach((e, i) => this.#queuePublish({ ...e, seq: first + i }));
+        return first;
+      });
+      group = { events, appended };
+      this.#pending.set(taskId, group);
+    }
+    const index = group.events.push(event) - 1;
+    return group.appended.then((first) => first + index);
   }
 
   /** As the requester: take the assignee's events from the mesh while the task is open. */

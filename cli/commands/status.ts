@@ -1,7 +1,7 @@
 import { BaseCommand } from '../base.ts';
 
 export default class Status extends BaseCommand {
-  static summary = 'Inbox, outbox and event-stream counts.';
+  static summary = 'Inbox, outbox, task and event-stream counts.';
   static examples = ['<%= config.bin %> status'];
 
   async run() {
@@ -12,8 +12,9 @@ export default class Status extends BaseCommand {
     this.rows([
       ['Inbox', `${inbox.total} messages, ${inbox.unread} unread`],
       ['Outbox', `${o.queued} queued, ${o.sending} sending, ${o.retrying} retrying, ${o.delivered} delivered, ${o.expired} expired, ${o.rejected} rejected, ${o.failed} failed`],
+      ['Tasks', Object.entries(s.tasks ?? {}).filter(([, n]) => n > 0).map(([state, n]) => `${n} ${state}`).join(', ') || 'none'],
       ['Streams', s.streams],
     ]);
-    return { inbox, outbox: o, streams: s.streams };
+    return { inbox, outbox: o, tasks: s.tasks ?? {}, streams: s.streams };
   }
 }

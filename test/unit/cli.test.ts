@@ -145,7 +145,7 @@ describe('against a fake daemon', () => {
     const api = {
       getOutbox: async () => [entry(1, 'failed'), entry(2, 'rejected')],
       status: async () => ({
-        inbox: { total: 3, unread: 3 }, streams: 2,
+        inbox: { total: 3, unread: 3 }, streams: 2, tasks: { working: 2, completed: 0 },
         outbox: { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, rejected: 1, failed: 1 },
       }),
       getInbox: async (f: { limit?: number; afterId?: string }) => {
@@ -162,7 +162,9 @@ describe('against a fake daemon', () => {
       expect(outbox.stdout).toMatch(new RegExp(`^${id(1)}  to ${did}  failed +2 attempts  last error: too big$`, 'm'));
       expect(outbox.stdout).toMatch(new RegExp(`^${id(2)}  to ${did}  rejected +2 attempts`, 'm'));
       expect(JSON.parse((await cliAsync(['outbox', '--json', ...at])).stdout).entries.map((e: { state: string }) => e.state)).toEqual(['failed', 'rejected']);
-      expect((await cliAsync(['status', ...at])).stdout).toContain('0 expired, 1 rejected, 1 failed');
+      const status = (await cliAsync(['status', ...at])).stdout;
+      expect(status).toContain('0 expired, 1 rejected, 1 failed');
+      expect(status).toMatch(/^Tasks +2 working$/m);
 
       const page = await cliAsync(['get-inbox', '--limit', '2', ...at]);
       expect(page.stdout.trimEnd().split('\n').at(-1)).toBe(`more: --cursor ${id(2)}`);

@@ -199,10 +199,10 @@ describe('gRPC server', () => {
   });
 
   it('answers UNIMPLEMENTED for areas not built yet, unary and streaming', async () => {
-    let e = await rejection(client.a2a.createTask({ to: DID, skill: 'text-generation' }));
+    let e = await rejection(client.a2a.getThread({ threadId: 'thr_x' }));
     expect(e.code).toBe('UNIMPLEMENTED');
-    expect(e.message).toContain('tasks are not implemented yet');
-    const stream = client.a2a.subscribeTaskEvents({ taskId: 'task_x' });
+    expect(e.message).toContain('threads are not implemented yet');
+    const stream = client.a2a.subscribeThread({ threadId: 'thr_x' });
     e = await rejection((async () => { for await (const _ of stream) { /* none */ } })());
     expect(e.code).toBe('UNIMPLEMENTED');
     e = await rejection(client.ext.publish({ topic: 't' }));
