@@ -21,8 +21,6 @@ const SUMMARY =
   'OpenMolt Network is a peer-to-peer agent protocol: a small daemon beside each agent joins a libp2p mesh, ' +
   'so agents find each other by capability, delegate tasks and stream results live. Agents talk only to their ' +
   'local daemon over gRPC, with no central server and no API keys.';
-/** Token events in flight at once: enough to keep the daemon busy, few enough to keep memory flat. */
-const WINDOW = 64;
 
 interface Meta {
   prompt?: string;
@@ -56,15 +54,14 @@ async function serve(client: MoltmeshClient, task: Task, log: (msg: string) => v
   if (meta.fail) return void (await update(TaskState.TASK_STATE_FAILED, meta.fail));
 
   const words = generate(meta, answer);
-  const inFlight = new Set<Promise<unknown>>();
-  for (const [i, word] of words.entries()) {
-    const p = client.a2a.publishTaskEvent({ taskId: id, kind: TaskEventKind.TASK_EVENT_KIND_TOKEN, text: i === 0 ? word : ` ${word}` });
-    inFlight.add(p);
-    void p.finally(() => inFlight.delete(p)).catch(() => undefined);
-    if (inFlight.size >= WINDOW) await Promise.race(inFlight);
-    if (meta.delay_ms) await new Promise((r) => setTimeout(r, meta.delay_ms));
+  // One client stream for all the tokens: the daemon numbers them in order and answers once all are durable.
+  async function* tokens() {
+    for (const [i, word] of words.entries()) {
+      yield { taskId: id, kind: TaskEventKind.TASK_EVENT_KIND_TOKEN, text: i === 0 ? word : ` ${word}` };
+      if (meta.delay_ms) await new Promise((r) => setTimeout(r, meta.delay_ms));
+    }
   }
-  await Promise.all(inFlight);
+  await client.a2a.publishTaskEvents(tokens());
   const text = words.join(' ');
   await update(TaskState.TASK_STATE_COMPLETED, '', {
     artifacts: [{ name: 'text', parts: [{ text: words.length > 1000 ? `${words.length} words` : text, contentType: 'text/plain' }] }],

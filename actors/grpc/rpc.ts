@@ -30,6 +30,20 @@ export function unary<Req, Res>(
   };
 }
 
+/** fn reads the client's stream; its result is the one response. Errors policy as for unary calls. */
+export function clientStream<Req, Res>(
+  ctx: HandlerContext, method: string, fn: (requests: AsyncIterable<Req>) => Promise<Res>,
+): handleClientStreamingCall<Req, Res> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => fn(call as AsyncIterable<Req>))
+      .then((res) => callback(null, res), (err: unknown) => {
+        call.destroy(); // stop reading what the client still sends
+        callback(toStatusError(err, internalLogger(ctx, method)));
+      });
+  };
+}
+
 /** fn writes to the sink; when it returns, the stream ends unless fn kept it open (a live subscription). */
 export function serverStream<Req, Res>(
   ctx: HandlerContext, method: string,

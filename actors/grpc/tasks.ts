@@ -7,6 +7,8 @@ import {
   TaskRole as PbRole,
   TaskState as PbState,
   type Artifact as PbArtifact,
+  type PublishTaskEventRequest,
+  type PublishTaskEventsResponse,
   type SubscribeIncomingTasksResponse,
   type SubscribeTaskEventsResponse,
   type Task as PbTask,
@@ -19,12 +21,15 @@ import { ContentBudget, jsonObject, jsonValue, parseArtifacts, parseParts, skill
 import type { StreamEvent, StreamEventContent, StreamEventKind } from '../tasks/task-events.ts';
 import type { TaskInfo } from '../tasks/tasks.ts';
 import type { NodeApi } from './node-api.ts';
-import { serverStream, unary, type HandlerContext } from './rpc.ts';
+import { clientStream, serverStream, unary, type HandlerContext } from './rpc.ts';
 import { limit, nonNegative, optionalDid, requireDid } from './validate.ts';
 
 type TaskHandlers = Pick<A2ANodeServer,
   'createTask' | 'getTask' | 'listTasks' | 'updateTask' | 'cancelTask' | 'waitTask' | 'subscribeIncomingTasks'
-  | 'publishTaskEvent' | 'subscribeTaskEvents'>;
+  | 'publishTaskEvent' | 'publishTaskEvents' | 'subscribeTaskEvents'>;
+
+/** A PublishTaskEvents call keeps at most this many events waiting for their append before it reads more. */
+const PUBLISH_WINDOW = 4096;
 
 /** setTimeout's ceiling (~24.8 days): "wait until terminal" waits this long, or until the call's own deadline. */
 const FOREVER_MS = 2 ** 31 - 1;
@@ -110,17 +115,35 @@ export function taskHandlers(api: NodeApi, ctx: HandlerContext): TaskHandlers {
       },
     ),
 
-    publishTaskEvent: unary(ctx, 'PublishTaskEvent', async (req) => {
-      const kind = fromPbKind(req.kind);
-      const event: StreamEventContent = {
-        kind,
-        text: boundedText('text', req.text, TASK_LIMITS.contentBytes),
-        ...(req.dataJson ? { data: jsonValue('data_json', parseJson('data_json', req.dataJson)) } : {}),
-        ...(req.artifact ? { artifact: parseArtifacts('artifact', [fromPbArtifact('artifact', req.artifact)])[0]! } : {}),
-        ...(kind === 'progress' ? { progress: progress(req.progress) } : {}),
+    publishTaskEvent: unary(ctx, 'PublishTaskEvent', async (req) => ({
+      seq: await api.publishTaskEvent(taskId('task_id', req.taskId), streamEventContent(req)),
+    })),
+
+    publishTaskEvents: clientStream<PbPublishRequest, PublishTaskEventsResponse>(ctx, 'PublishTaskEvents', async (requests) => {
+      const appending = new Set<Promise<number>>();
+      let first = 0;
+      let last = 0;
+      let count = 0;
+      let failure: unknown;
+      const settle = (seq: number) => {
+        first = first === 0 ? seq : Math.min(first, seq);
+        last = Math.max(last, seq);
+        count += 1;
       };
-      if (kind === 'artifact' && !event.artifact) throw invalid('artifact', 'required for an ARTIFACT event');
-      return { seq: await api.publishTaskEvent(taskId('task_id', req.taskId), event) };
+      try {
+        for await (const req of requests) {
+          // Validated one by one; an append is not awaited before the next is read, so they share commits.
+          const p = api.publishTaskEvent(taskId('task_id', req.taskId), streamEventContent(req));
+          appending.add(p);
+          void p.then(settle, (err: unknown) => void (failure ??= err)).finally(() => appending.delete(p));
+          if (appending.size >= PUBLISH_WINDOW) await Promise.race(appending);
+        }
+      } finally {
+        // Whatever was accepted is durable before the call answers, also when it answers with an error.
+        await Promise.allSettled([...appending]);
+      }
+      if (failure) throw failure;
+      return { count, firstSeq: first, lastSeq: last };
     }),
 
     subscribeTaskEvents: serverStream<{ taskId: string; fromSeq: number }, SubscribeTaskEventsResponse>(
@@ -139,7 +162,22 @@ export function taskHandlers(api: NodeApi, ctx: HandlerContext): TaskHandlers {
   };
 }
 
-// ── Validation and mapping ───────────────────────────────────────────────────────────────────────────────
+// ── Validation and mapping ─────────────────────────────────────────────────────────────────────────────
+
+type PbPublishRequest = Pick<PublishTaskEventRequest, 'taskId' | 'kind' | 'text' | 'dataJson' | 'artifact' | 'progress'>;
+
+function streamEventContent(req: PbPublishRequest): StreamEventContent {
+  const kind = fromPbKind(req.kind);
+  const event: StreamEventContent = {
+    kind,
+    text: boundedText('text', req.text, TASK_LIMITS.contentBytes),
+    ...(req.dataJson ? { data: jsonValue('data_json', parseJson('data_json', req.dataJson)) } : {}),
+    ...(req.artifact ? { artifact: parseArtifacts('artifact', [fromPbArtifact('artifact', req.artifact)])[0]! } : {}),
+    ...(kind === 'progress' ? { progress: progress(req.progress) } : {}),
+  };
+  if (kind === 'artifact' && !event.artifact) throw invalid('artifact', 'required for an ARTIFACT event');
+  return event;
+}
 
 function taskId(field: string, v: string): string {
   if (!v) throw invalid(field, 'required (task_<ULID>)');

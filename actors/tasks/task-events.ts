@@ -69,6 +69,8 @@ export class TaskEvents {
   /** Events appended this turn, per task, published together. */
   readonly #outgoing = new Map<string, StreamEvent[]>();
   readonly #followed = new Map<string, () => void>();
+  /** Events from the mesh shown to readers while their append is under way, in order (see #ingest). */
+  readonly #tails = new Map<string, StreamEvent[]>();
   /** Events of ours waiting for the task's next append (see publish). */
   readonly #pending = new Map<string, { events: Omit<StreamEvent, 'seq'>[]; appended: Promise<number> }>();
 
@@ -179,6 +181,15 @@ export class TaskEvents {
               if (closed || ++read === FETCH_MAX) break;
             }
             if (read > 0) continue;
+            // Then what arrived and is being appended (it continues the log; the copy is taken before yielding).
+            for (const e of [...(events.#tails.get(taskId) ?? [])]) {
+              if (e.seq !== next) continue;
+              yield e;
+              next = e.seq + 1;
+              read += 1;
+              if (closed) break;
+            }
+            if (read > 0) continue;
             // Read everything there is: done if nothing more can come, else wait for the next append.
             if (finished() && next > events.head(taskId)) return;
             await woken;
@@ -203,18 +214,38 @@ export class TaskEvents {
   }
 
   /** Events from the mesh: append what continues our copy; fetch what is missing before it. */
+  /**
+   * Events from the mesh: what continues our copy is shown to readers at once (the tail) and appended; what is
+   * missing before it is fetched from the assignee. Readers need not wait for our fsync: the assignee appended
+   * each event durably before publishing it, and its log is the truth we recover from — after a crash we fetch
+   * the same events again, under the same numbers.
+   */
   #ingest(taskId: string, assignee: string, events: StreamEvent[]): Promise<void> {
+    const tail = this.#tails.get(taskId) ?? [];
+    const known = tail.at(-1)?.seq ?? this.head(taskId);
+    const run = contiguous(events.filter((e) => e.seq > known), known);
+    if (run.length === 0) {
+      if (events.some((e) => e.seq > known + 1)) {
+        // A gap: what came before these was lost or is late. Ask the assignee for it all (these included).
+        const last = Math.max(...events.map((e) => e.seq));
+        void this.catchUp(taskId, assignee, last).catch(() => undefined);
+      }
+      return Promise.resolve();
+    }
+    this.#tails.set(taskId, [...tail, ...run]);
+    this.#wake(taskId);
     return this.#chain(taskId, async () => {
-      const head = this.head(taskId);
-      const newer = events.filter((e) => e.seq > head);
-      if (newer.length === 0) return;
-      const run = contiguous(newer, head);
-      if (run.length > 0) return this.#append(taskId, run, head);
-      // A gap: what came before these was lost or is late. Ask the assignee for it all (these included).
-      const last = Math.max(...newer.map((e) => e.seq));
-      void this.catchUp(taskId, assignee, last).catch(() => undefined);
+      try {
+        await this.#append(taskId, run, run[0]!.seq - 1);
+      } finally {
+        // Stored now (or not at all: then the gap is fetched again later); readers find it in the log.
+        const rest = (this.#tails.get(taskId) ?? []).filter((e) => e.seq > run.at(-1)!.seq && e.seq > this.head(taskId));
+        if (rest.length > 0) this.#tails.set(taskId, rest);
+        else this.#tails.delete(taskId);
+      }
     });
   }
+
 
   async #append(taskId: string, run: StreamEvent[], head: number): Promise<void> {
     await this.#o.store.append(EVENTS_PREFIX + taskId, run.map(toStored), { expectedHead: head });

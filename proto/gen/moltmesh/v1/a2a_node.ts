@@ -73,6 +73,8 @@ import {
   ListTasksResponse,
   PublishTaskEventRequest,
   PublishTaskEventResponse,
+  PublishTaskEventsRequest,
+  PublishTaskEventsResponse,
   SubscribeIncomingTasksRequest,
   SubscribeIncomingTasksResponse,
   SubscribeTaskEventsRequest,
@@ -287,6 +289,22 @@ export const A2ANodeService = {
     responseSerialize: (value: PublishTaskEventResponse): Buffer =>
       Buffer.from(PublishTaskEventResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PublishTaskEventResponse => PublishTaskEventResponse.decode(value),
+  },
+  /**
+   * Assignee: the same for a stream of events (token by token), cheaper per event; answered once the client
+   * half-closes and every event is durably appended. On an error, the events before the bad one are kept
+   * (GetTask.last_event_seq says how far it got).
+   */
+  publishTaskEvents: {
+    path: "/moltmesh.v1.A2ANode/PublishTaskEvents" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: PublishTaskEventsRequest): Buffer =>
+      Buffer.from(PublishTaskEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PublishTaskEventsRequest => PublishTaskEventsRequest.decode(value),
+    responseSerialize: (value: PublishTaskEventsResponse): Buffer =>
+      Buffer.from(PublishTaskEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PublishTaskEventsResponse => PublishTaskEventsResponse.decode(value),
   },
   /** Replays a task's events from from_seq, then streams live with no gap and no duplicate. */
   subscribeTaskEvents: {
@@ -506,6 +524,12 @@ export interface A2ANodeServer extends UntypedServiceImplementation {
   waitTask: handleUnaryCall<WaitTaskRequest, WaitTaskResponse>;
   /** Assignee: appends a signed, numbered event to a working task; PERMISSION_DENIED for the requester. */
   publishTaskEvent: handleUnaryCall<PublishTaskEventRequest, PublishTaskEventResponse>;
+  /**
+   * Assignee: the same for a stream of events (token by token), cheaper per event; answered once the client
+   * half-closes and every event is durably appended. On an error, the events before the bad one are kept
+   * (GetTask.last_event_seq says how far it got).
+   */
+  publishTaskEvents: handleClientStreamingCall<PublishTaskEventsRequest, PublishTaskEventsResponse>;
   /** Replays a task's events from from_seq, then streams live with no gap and no duplicate. */
   subscribeTaskEvents: handleServerStreamingCall<SubscribeTaskEventsRequest, SubscribeTaskEventsResponse>;
   /** Assignee: streams tasks sent to us as they arrive. */
@@ -800,6 +824,27 @@ export interface A2ANodeClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PublishTaskEventResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Assignee: the same for a stream of events (token by token), cheaper per event; answered once the client
+   * half-closes and every event is durably appended. On an error, the events before the bad one are kept
+   * (GetTask.last_event_seq says how far it got).
+   */
+  publishTaskEvents(
+    callback: (error: ServiceError | null, response: PublishTaskEventsResponse) => void,
+  ): ClientWritableStream<PublishTaskEventsRequest>;
+  publishTaskEvents(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PublishTaskEventsResponse) => void,
+  ): ClientWritableStream<PublishTaskEventsRequest>;
+  publishTaskEvents(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PublishTaskEventsResponse) => void,
+  ): ClientWritableStream<PublishTaskEventsRequest>;
+  publishTaskEvents(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PublishTaskEventsResponse) => void,
+  ): ClientWritableStream<PublishTaskEventsRequest>;
   /** Replays a task's events from from_seq, then streams live with no gap and no duplicate. */
   subscribeTaskEvents(
     request: SubscribeTaskEventsRequest,

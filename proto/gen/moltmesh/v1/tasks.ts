@@ -372,6 +372,24 @@ export interface PublishTaskEventResponse {
   seq: number;
 }
 
+/** One event of a PublishTaskEvents stream (the fields of PublishTaskEventRequest). */
+export interface PublishTaskEventsRequest {
+  taskId: string;
+  kind: TaskEventKind;
+  text: string;
+  dataJson: string;
+  artifact: Artifact | undefined;
+  progress: number;
+}
+
+export interface PublishTaskEventsResponse {
+  /** events appended by this call */
+  count: number;
+  /** their numbers: first_seq .. last_seq (0 when none) */
+  firstSeq: number;
+  lastSeq: number;
+}
+
 export interface SubscribeTaskEventsRequest {
   taskId: string;
   /** replay stored events from this seq (0 or 1 = all), then live */
@@ -2468,6 +2486,274 @@ export const PublishTaskEventResponse: MessageFns<PublishTaskEventResponse> = {
   fromPartial(object: DeepPartial<PublishTaskEventResponse>): PublishTaskEventResponse {
     const message = createBasePublishTaskEventResponse();
     message.seq = object.seq ?? 0;
+    return message;
+  },
+};
+
+function createBasePublishTaskEventsRequest(): PublishTaskEventsRequest {
+  return { taskId: "", kind: 0, text: "", dataJson: "", artifact: undefined, progress: 0 };
+}
+
+export const PublishTaskEventsRequest: MessageFns<PublishTaskEventsRequest> = {
+  encode(message: PublishTaskEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(16).int32(message.kind);
+    }
+    if (message.text !== "") {
+      writer.uint32(26).string(message.text);
+    }
+    if (message.dataJson !== "") {
+      writer.uint32(34).string(message.dataJson);
+    }
+    if (message.artifact !== undefined) {
+      Artifact.encode(message.artifact, writer.uint32(42).fork()).join();
+    }
+    if (message.progress !== 0) {
+      writer.uint32(49).double(message.progress);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishTaskEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishTaskEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.dataJson = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.artifact = Artifact.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.progress = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishTaskEventsRequest {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      kind: isSet(object.kind) ? taskEventKindFromJSON(object.kind) : 0,
+      text: isSet(object.text) ? globalThis.String(object.text) : "",
+      dataJson: isSet(object.dataJson)
+        ? globalThis.String(object.dataJson)
+        : isSet(object.data_json)
+        ? globalThis.String(object.data_json)
+        : "",
+      artifact: isSet(object.artifact) ? Artifact.fromJSON(object.artifact) : undefined,
+      progress: isSet(object.progress) ? globalThis.Number(object.progress) : 0,
+    };
+  },
+
+  toJSON(message: PublishTaskEventsRequest): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.kind !== 0) {
+      obj.kind = taskEventKindToJSON(message.kind);
+    }
+    if (message.text !== "") {
+      obj.text = message.text;
+    }
+    if (message.dataJson !== "") {
+      obj.dataJson = message.dataJson;
+    }
+    if (message.artifact !== undefined) {
+      obj.artifact = Artifact.toJSON(message.artifact);
+    }
+    if (message.progress !== 0) {
+      obj.progress = floatToJson(message.progress);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PublishTaskEventsRequest>): PublishTaskEventsRequest {
+    return PublishTaskEventsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PublishTaskEventsRequest>): PublishTaskEventsRequest {
+    const message = createBasePublishTaskEventsRequest();
+    message.taskId = object.taskId ?? "";
+    message.kind = object.kind ?? 0;
+    message.text = object.text ?? "";
+    message.dataJson = object.dataJson ?? "";
+    message.artifact = (object.artifact !== undefined && object.artifact !== null)
+      ? Artifact.fromPartial(object.artifact)
+      : undefined;
+    message.progress = object.progress ?? 0;
+    return message;
+  },
+};
+
+function createBasePublishTaskEventsResponse(): PublishTaskEventsResponse {
+  return { count: 0, firstSeq: 0, lastSeq: 0 };
+}
+
+export const PublishTaskEventsResponse: MessageFns<PublishTaskEventsResponse> = {
+  encode(message: PublishTaskEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.count !== 0) {
+      writer.uint32(8).int64(message.count);
+    }
+    if (message.firstSeq !== 0) {
+      writer.uint32(16).int64(message.firstSeq);
+    }
+    if (message.lastSeq !== 0) {
+      writer.uint32(24).int64(message.lastSeq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishTaskEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishTaskEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.count = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.firstSeq = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.lastSeq = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishTaskEventsResponse {
+    return {
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      firstSeq: isSet(object.firstSeq)
+        ? globalThis.Number(object.firstSeq)
+        : isSet(object.first_seq)
+        ? globalThis.Number(object.first_seq)
+        : 0,
+      lastSeq: isSet(object.lastSeq)
+        ? globalThis.Number(object.lastSeq)
+        : isSet(object.last_seq)
+        ? globalThis.Number(object.last_seq)
+        : 0,
+    };
+  },
+
+  toJSON(message: PublishTaskEventsResponse): unknown {
+    const obj: any = {};
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.firstSeq !== 0) {
+      obj.firstSeq = Math.round(message.firstSeq);
+    }
+    if (message.lastSeq !== 0) {
+      obj.lastSeq = Math.round(message.lastSeq);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PublishTaskEventsResponse>): PublishTaskEventsResponse {
+    return PublishTaskEventsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PublishTaskEventsResponse>): PublishTaskEventsResponse {
+    const message = createBasePublishTaskEventsResponse();
+    message.count = object.count ?? 0;
+    message.firstSeq = object.firstSeq ?? 0;
+    message.lastSeq = object.lastSeq ?? 0;
     return message;
   },
 };
