@@ -69,6 +69,8 @@ export interface DaemonFlags {
   bootstrap?: string[];
   mdns?: boolean;
   verbose?: boolean;
+  /** Serve live task machines to the Stately inspector on this 127.0.0.1 port (0 = any free port). */
+  inspectPort?: number;
   /** Where ./moltbook.toml is looked for; defaults to process.cwd(). */
   cwd?: string;
 }

@@ -21,11 +21,11 @@ import { defaultListen } from './transport/node.ts';
 import { Transport } from './transport/transport.ts';
 import { Messaging } from './messaging/messaging.ts';
 import { Tasks } from './tasks/tasks.ts';
-import { TaskEvents } from './tasks/task-events.ts';
 import { Topics } from './transport/topics.ts';
 import { startGrpcServer } from './grpc/server.ts';
 import { createNodeApi } from './node-service.ts';
 import { createFileOnce } from '../runtime/create-file-once.ts';
+import { task } from '../machines/task.ts';
 
 export const VERSION = '0.1.0';
 
@@ -93,15 +93,8 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
       },
     });
     const retry = { initialMs: config.messaging.retry_initial, maxMs: config.messaging.retry_max };
-    let tasks: Tasks | undefined;
-    const events = new TaskEvents({
-      did: identity.did, store, clock, topics: new Topics(transport.libp2p.services.pubsub), transport,
-      requesterOf: (id) => {
-        const t = tasks?.find(id);
-        return t?.role === 'assignee' ? t.requester : undefined;
-      },
-    });
-    tasks = Tasks.create({ did: identity.did, store, clock, random: Math.random, transport, supervisor: root, retry, events });
+    const topics = new Topics(transport.libp2p.services.pubsub);
+    const tasks = Tasks.create({ did: identity.did, store, clock, random: Math.random, transport, supervisor: root, retry, topics });
     await root.startChild({ id: 'transport', start: async () => (await transport.start(), { stop: () => transport.stop() }) });
     transport.onPeerConnected((did) => {
       messaging.peerConnected(did);
@@ -134,6 +127,13 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
       },
     });
     if (root.status('grpc')?.status !== 'running') throw new Error(`gRPC server failed to start: ${root.status('grpc')?.lastError}`);
+
+    if (flags.inspectPort !== undefined) {
+      const { startInspector } = await import('./inspector.ts');
+      const inspector = await startInspector(tasks, task, { port: flags.inspectPort });
+      cleanups.push(() => inspector.stop());
+      log('info', 'inspector: open this URL in a browser (the inspector UI itself loads from stately.ai)', { url: inspector.url });
+    }
 
     const addresses = transport.addresses();
     log('info', 'daemon started', { did: identity.did, grpc: grpcAddresses.join(','), addresses, peers: transport.peers().length, config: source });

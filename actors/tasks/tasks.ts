@@ -36,7 +36,8 @@ import {
 import { MAX_TTL_MS } from '../messaging/protocol.ts';
 import { Outbox, type DeliveryKind, type EnvelopeSender } from '../messaging/outbox.ts';
 import { TASK_ENVELOPE, TASK_ID, parseTaskWireMessage, type TaskAck, type TaskWireMessage } from './protocol.ts';
-import type { StreamEvent, StreamEventContent, TaskEvents } from './task-events.ts';
+import { TaskEvents, type StreamEvent, type StreamEventContent } from './task-events.ts';
+import type { Topics } from '../transport/topics.ts';
 
 export const TASK_PREFIX = 'task/';
 const TASK_OUTBOX_PREFIX = 'task-outbox/';
@@ -75,6 +76,12 @@ export interface TaskFilter {
   after?: string;
 }
 
+/** Sees every task machine's creation and transitions here (the inspector, actors/inspector.ts). */
+export interface TaskObserver {
+  actor(id: string, snapshot: AnyMachineSnapshot): void;
+  transition(id: string, event: { type: string }, snapshot: AnyMachineSnapshot): void;
+}
+
 export interface TasksTransport extends EnvelopeSender {
   handle(type: string, handler: (env: { from: string; to: string; payload: unknown }) => Promise<{ type: string; payload: unknown }>): void;
 }
@@ -88,8 +95,8 @@ export interface TasksOptions {
   /** The daemon's supervisor: the tasks node joins it. */
   supervisor: Supervisor;
   retry: { initialMs: number; maxMs: number };
-  /** The tasks' event streams (token chunks, …). */
-  events: TaskEvents;
+  /** GossipSub, for the tasks' event streams (token chunks, …). */
+  topics: Topics;
 }
 
 /** The assignee's endings: they carry the last event number, which the requester holds before it applies them. */
@@ -110,6 +117,7 @@ const TASK_DELIVERY: DeliveryKind = {
 export class Tasks {
   readonly outbox: Outbox;
   readonly #o: TasksOptions;
+  readonly #events: TaskEvents;
   /** Supervises one actor per unfinished task (finished ones are evicted; their final snapshot is on disk). */
   readonly #actors: Supervisor;
   readonly #deliveries: Supervisor;
@@ -117,9 +125,18 @@ export class Tasks {
   /** Peer messages are served one at a time per task, so numbering is checked against settled state. */
   readonly #serving = new Map<string, Promise<unknown>>();
   readonly #listeners = new Set<(t: TaskInfo) => void>();
+  readonly #observers = new Set<TaskObserver>();
 
   private constructor(o: TasksOptions) {
     this.#o = o;
+    this.#events = new TaskEvents({
+      did: o.did, store: o.store, clock: o.clock, topics: o.topics, transport: o.transport,
+      // Only a task's requester may read its events from us, and only from the assignee's copy.
+      requesterOf: (id) => {
+        const t = this.find(id);
+        return t?.role === 'assignee' ? t.requester : undefined;
+      },
+    });
     this.#actors = new Supervisor(`${o.supervisor.path}/tasks`, { clock: o.clock });
     this.#deliveries = new Supervisor(`${o.supervisor.path}/tasks/outbox`, { clock: o.clock });
     this.outbox = new Outbox({
@@ -213,8 +230,8 @@ export class Tasks {
     const ctx = actor.snapshot.context as TaskContext;
     if (ENDINGS.has(command.type) && ctx.self === ctx.assignee) {
       // Every event published so far is numbered before the ending says how many there are.
-      await this.#o.events.idle(ctx.id);
-      command = { ...command, lastEventSeq: this.#o.events.head(ctx.id) };
+      await this.#events.idle(ctx.id);
+      command = { ...command, lastEventSeq: this.#events.head(ctx.id) };
     }
     const verdict = checkTaskEvent(actor.snapshot, command);
     const state = taskStateOf(actor.snapshot.value);
@@ -277,6 +294,13 @@ export class Tasks {
     return () => this.#listeners.delete(onChange);
   }
 
+  /** Reports every live task now, each one created later, and every transition (see TaskObserver). */
+  observe(observer: TaskObserver): () => void {
+    for (const [id, actor] of this.#live) observer.actor(TASK_PREFIX + id, actor.snapshot);
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
   /** Resolves with the task once it is in a final state (as shown), or as it is after `timeoutMs`. */
   async wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<{ task: TaskInfo; timedOut: boolean }> {
     const now = this.get(id);
@@ -302,13 +326,13 @@ export class Tasks {
     if (ctx.self !== ctx.assignee) throw new ApiError('PERMISSION_DENIED', `only the assignee publishes task ${id}'s events (we are its requester)`);
     const state = taskStateOf(actor.snapshot.value);
     if (isTerminal(state)) throw new ApiError('FAILED_PRECONDITION', `task ${id} is ${state}: its event stream is closed`);
-    return this.#o.events.publish(id, content);
+    return this.#events.publish(id, content);
   }
 
   /** The task's events from `fromSeq`: stored, then live, until the task has ended and every event is read. */
   events(id: string, fromSeq: number): AsyncIterable<StreamEvent> & { close(): void } {
     this.get(id); // NOT_FOUND, INVALID_ARGUMENT
-    return this.#o.events.feed(id, fromSeq, () => this.#snapshot(id)?.status === 'done' || isTerminal(this.get(id).state));
+    return this.#events.feed(id, fromSeq, () => this.#snapshot(id)?.status === 'done' || isTerminal(this.get(id).state));
   }
 
   // ── The other side's envelopes ─────────────────────────────────────────────────────────────────────────
@@ -378,7 +402,7 @@ export class Tasks {
     if (ENDINGS.has(message.type) && from === ctx.assignee && message.lastEventSeq) {
       // The task is not over here until its event stream is complete here.
       try {
-        await this.#o.events.catchUp(taskId, from, message.lastEventSeq);
+        await this.#events.catchUp(taskId, from, message.lastEventSeq);
       } catch (err) {
         return { error: `cannot end yet: ${err instanceof Error ? err.message : String(err)}`, permanent: false };
       }
@@ -425,6 +449,7 @@ export class Tasks {
     let reportCrash: (e: unknown) => void = () => undefined;
     const actor = await PersistedActor.create(this.#actorOptions(id, (e) => reportCrash(e)), input);
     await this.#supervise(id, actor, (crash) => (reportCrash = crash));
+    for (const o of this.#observers) o.actor(TASK_PREFIX + id, actor.snapshot);
     this.#emit(actor.snapshot);
     return actor;
   }
@@ -452,9 +477,10 @@ export class Tasks {
   }
 
   #onTransition(id: string, actor: PersistedActor, t: Transition): void {
+    for (const o of this.#observers) o.transition(TASK_PREFIX + id, t.event, t.snapshot);
     this.#emit(t.snapshot);
-    this.#o.events.touch(id);
-    if (actor.done) this.#o.events.unfollow(id);
+    this.#events.touch(id);
+    if (actor.done) this.#events.unfollow(id);
     // Deferred, so every listener of the final transition still sees the actor.
     if (actor.done) queueMicrotask(() => void this.#actors.stopChild(id));
   }
@@ -466,9 +492,9 @@ export class Tasks {
   async #abort(id: string, reason: string): Promise<void> {
     this.#live.delete(id);
     const options = this.#actorOptions(id, () => undefined);
-    const lastEventSeq = this.#o.events.head(id);
+    const lastEventSeq = this.#events.head(id);
     await PersistedActor.settle(options, { type: 'ABORT', by: this.#o.did, reason: `task actor failed: ${reason}`.slice(0, 1000), lastEventSeq });
-    this.#o.events.touch(id);
+    this.#events.touch(id);
     for (const { key, value } of this.#o.store.rows<Effect>('effects', [options.stream])) {
       await this.#perform(value).catch(() => undefined);
       await this.#o.store.writeRows([{ table: 'effects', key }]);
@@ -480,7 +506,7 @@ export class Tasks {
   /** The requester takes the task's events from the mesh while the task is open. */
   #followEvents(snapshot: AnyMachineSnapshot): void {
     const ctx = snapshot.context as TaskContext;
-    if (ctx.self === ctx.requester && snapshot.status !== 'done') this.#o.events.follow(ctx.id, ctx.assignee);
+    if (ctx.self === ctx.requester && snapshot.status !== 'done') this.#events.follow(ctx.id, ctx.assignee);
   }
 
   #actorOptions(id: string, onCrash: (e: unknown) => void) {
@@ -549,7 +575,7 @@ export class Tasks {
       createdAt: c.createdAt,
       updatedAt: c.updatedAt,
       deadline: c.deadline,
-      lastEventSeq: this.#o.events.head(c.id),
+      lastEventSeq: this.#events.head(c.id),
     };
   }
 }

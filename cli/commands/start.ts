@@ -20,6 +20,8 @@ export default class Start extends BaseCommand {
     bootstrap: Flags.string({ multiple: true, summary: 'Bootstrap peer multiaddr with /p2p/, repeatable (network.bootstrap_peers).' }),
     mdns: Flags.boolean({ allowNo: true, summary: 'mDNS discovery on the local network (network.mdns).' }),
     verbose: Flags.boolean({ char: 'v', summary: 'Debug log lines (daemon.verbose).' }),
+    inspect: Flags.boolean({ summary: 'Show live task machines in the Stately inspector: logs a 127.0.0.1 URL to open in a browser (needs internet for the inspector UI).' }),
+    'inspect-port': Flags.integer({ min: 0, max: 65535, default: 8089, summary: 'Port of the inspector page on 127.0.0.1 (with --inspect; 0 = any free port).' }),
   };
 
   async run(): Promise<void> {
@@ -57,6 +59,7 @@ export default class Start extends BaseCommand {
       bootstrap: flags.bootstrap,
       mdns: flags.mdns,
       verbose: flags.verbose || undefined,
+      ...(flags.inspect ? { inspectPort: flags['inspect-port'] } : {}),
     });
     daemon = running;
     if (signals > 0) stop(); // signalled while starting
