@@ -30,6 +30,13 @@ export interface PersistedActorOptions {
    * the same transaction as each change of label, so "how many are in each state" never needs a replay.
    */
   count?: { group: string; label(snapshot: AnyMachineSnapshot): string };
+  /**
+   * Whether reaching a final state retires effects still pending from earlier steps (default true: their results
+   * no longer matter, e.g. an attempt of a delivery that has ended). False when every effect must happen even
+   * after the end (a task's messages to its peer): a finished stream then stays in the live index, and is
+   * resumed at start, until its last effect is acknowledged.
+   */
+  retireEffectsAtFinal?: boolean;
 }
 
 export interface Transition {
@@ -56,6 +63,7 @@ export class PersistedActor {
   #pendingEffects = new Map<string, (string | number)[]>();
   #listeners = new Set<(t: Transition) => void>();
   #stopped = false;
+  #settledWaiters: (() => void)[] = [];
   /** Built by settle(): appends, but never performs effects or arms timers. */
   #inert = false;
 
@@ -81,8 +89,8 @@ export class PersistedActor {
     for (const { key, value } of options.store.rows<TimerRow>('timers', [options.stream])) {
       actor.#arm(String(key[1]), value.due, value.event);
     }
-    // A finished actor performs nothing more, whatever rows a crash left behind.
-    if (snapshot.status !== 'done') {
+    // A finished actor performs nothing more, whatever rows a crash left behind — unless its effects outlive it.
+    if (snapshot.status !== 'done' || options.retireEffectsAtFinal === false) {
       for (const { key, value } of options.store.rows<Effect>('effects', [options.stream])) actor.#perform(key, value);
     }
     return actor;
@@ -120,6 +128,12 @@ export class PersistedActor {
 
   get done(): boolean {
     return this.#snapshot.status === 'done';
+  }
+
+  /** Resolves once no performed effect waits for its acknowledgement (e.g. before evicting a finished actor). */
+  effectsSettled(): Promise<void> {
+    if (this.#pendingEffects.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#settledWaiters.push(resolve));
   }
 
   /** Feed an event. Resolves once it is durably appended (accepted) or refused by the current state. */
@@ -192,12 +206,14 @@ export class PersistedActor {
     // Reaching a final state retires every effect still pending from earlier steps (an attempt in flight that
     // lost the race): nothing may re-run them after a restart.
     const final = snapshot.status === 'done';
-    if (final) {
+    const retire = this.#o.retireEffectsAtFinal !== false;
+    if (final && retire) {
       for (const key of this.#pendingEffects.values()) allRows.push({ table: 'effects', key });
     }
     // The live index says which streams to resume at start; a final state also stores its snapshot in the same
-    // transaction, so listing finished streams never needs a replay.
-    if (expectedHead === 0 || final) allRows.push(liveRow(this.stream, !final));
+    // transaction, so listing finished streams never needs a replay. Effects that outlive the end keep it live.
+    const effectsLeft = !retire && (this.#pendingEffects.size > 0 || effectRows.length > 0);
+    if (expectedHead === 0 || final) allRows.push(liveRow(this.stream, !final || effectsLeft));
     const count = this.#o.count;
     if (count) allRows.push(...countMove(count.group, expectedHead === 0 ? undefined : count.label(this.#snapshot), count.label(snapshot)));
     for (const t of timerOps) {
@@ -238,8 +254,14 @@ export class PersistedActor {
       (events) => {
         if (this.#stopped) return;
         // Still pending until the acknowledgement is durable: a final state committed first retires it.
-        this.#enqueue(() => this.#commit([], events ?? [], [ack], this.#seq))
-          .then(() => this.#pendingEffects.delete(id), (err) => this.#o.onCrash(err));
+        this.#enqueue(() => {
+          // The last effect of a finished stream that outlives its end: the stream is no longer live.
+          const last = this.done && this.#o.retireEffectsAtFinal === false && [...this.#pendingEffects.keys()].every((k) => k === id);
+          return this.#commit([], events ?? [], last ? [ack, liveRow(this.stream, false)] : [ack], this.#seq);
+        }).then(() => {
+          this.#pendingEffects.delete(id);
+          if (this.#pendingEffects.size === 0) for (const resolve of this.#settledWaiters.splice(0)) resolve();
+        }, (err) => this.#o.onCrash(err));
       },
       (err) => {
         if (!this.#stopped) this.#o.onCrash(err);

@@ -168,3 +168,20 @@ export class Supervisor implements Running {
     await this.#launch(child);
   }
 }
+
+/**
+ * For an actor created before its supervisor knows it (it must exist, durably, before it can be supervised):
+ * `report` is the actor's crash callback from the start; crashes reported before `bind` are held and handed to
+ * the supervisor's `crash` when it binds, so none is lost.
+ */
+export function crashRelay(): { report(error: unknown): void; bind(crash: (error: unknown) => void): void } {
+  const held: unknown[] = [];
+  let target: ((error: unknown) => void) | undefined;
+  return {
+    report: (error) => (target ? target(error) : void held.push(error)),
+    bind: (crash) => {
+      target = crash;
+      for (const error of held.splice(0)) crash(error);
+    },
+  };
+}

@@ -9,7 +9,7 @@ import type { AnyEventObject, AnyMachineSnapshot } from 'xstate';
 import type { Clock, Random } from '../../runtime/clock.ts';
 import type { EventStore } from '../../runtime/event-store.ts';
 import { foldStream, PersistedActor } from '../../runtime/persisted-actor.ts';
-import { Supervisor } from '../../runtime/supervisor.ts';
+import { crashRelay, Supervisor } from '../../runtime/supervisor.ts';
 import type { Effect } from '../../runtime/transitions.ts';
 import {
   outboxDelivery,
@@ -86,13 +86,13 @@ export class Outbox {
   /** Durably queue a message and start delivering it. Resolves once the message is in the log. */
   async enqueue(input: Omit<OutboxDeliveryInput, 'createdAt'>): Promise<PersistedActor> {
     // The actor exists before its supervisor does; crashes in between are forwarded once it is supervised.
-    let reportCrash: (e: unknown) => void = () => undefined;
+    const relay = crashRelay();
     const actor = await PersistedActor.create(
-      this.#actorOptions(input.id, (e) => reportCrash(e)),
+      this.#actorOptions(input.id, relay.report),
       { ...input, createdAt: this.#o.clock.now() },
       [{ type: 'SEND' }],
     );
-    await this.#supervise(input.id, actor, (crash) => (reportCrash = crash));
+    await this.#supervise(input.id, actor, relay.bind);
     return actor;
   }
 

@@ -9,10 +9,10 @@
 import type { AnyMachineSnapshot } from 'xstate';
 import type { Clock, Random } from '../../runtime/clock.ts';
 import { ApiError, invalid, notFound } from '../../runtime/errors.ts';
-import type { EventStore } from '../../runtime/event-store.ts';
+import { liveRow, type EventStore } from '../../runtime/event-store.ts';
 import { newId } from '../../runtime/ids.ts';
 import { foldStream, PersistedActor, type Transition } from '../../runtime/persisted-actor.ts';
-import { Supervisor } from '../../runtime/supervisor.ts';
+import { crashRelay, Supervisor } from '../../runtime/supervisor.ts';
 import type { Effect } from '../../runtime/transitions.ts';
 import type { OutboxDeliveryContext } from '../../machines/outbox-delivery.ts';
 import {
@@ -446,9 +446,9 @@ export class Tasks {
   // ── Actors ─────────────────────────────────────────────────────────────────────────────────────────────
 
   async #start(id: string, input: TaskInput): Promise<PersistedActor> {
-    let reportCrash: (e: unknown) => void = () => undefined;
-    const actor = await PersistedActor.create(this.#actorOptions(id, (e) => reportCrash(e)), input);
-    await this.#supervise(id, actor, (crash) => (reportCrash = crash));
+    const relay = crashRelay();
+    const actor = await PersistedActor.create(this.#actorOptions(id, relay.report), input);
+    await this.#supervise(id, actor, relay.bind);
     for (const o of this.#observers) o.actor(TASK_PREFIX + id, actor.snapshot);
     this.#emit(actor.snapshot);
     return actor;
@@ -465,7 +465,7 @@ export class Tasks {
         first = undefined;
         this.#live.set(id, actor);
         actor.subscribe((t) => this.#onTransition(id, actor, t));
-        if (actor.done) queueMicrotask(() => void this.#actors.stopChild(id));
+        if (actor.done) this.#evictWhenSettled(id, actor);
         return {
           stop: async () => {
             if (this.#live.get(id) === actor) this.#live.delete(id);
@@ -480,9 +480,15 @@ export class Tasks {
     for (const o of this.#observers) o.transition(TASK_PREFIX + id, t.event, t.snapshot);
     this.#emit(t.snapshot);
     this.#events.touch(id);
-    if (actor.done) this.#events.unfollow(id);
+    if (!actor.done) return;
+    this.#events.unfollow(id);
+    this.#evictWhenSettled(id, actor);
+  }
+
+  /** A finished task leaves memory once its last messages are in the outbox (its log and snapshot stay on disk). */
+  #evictWhenSettled(id: string, actor: PersistedActor): void {
     // Deferred, so every listener of the final transition still sees the actor.
-    if (actor.done) queueMicrotask(() => void this.#actors.stopChild(id));
+    void actor.effectsSettled().then(() => queueMicrotask(() => void this.#actors.stopChild(id)));
   }
 
   /**
@@ -495,10 +501,12 @@ export class Tasks {
     const lastEventSeq = this.#events.head(id);
     await PersistedActor.settle(options, { type: 'ABORT', by: this.#o.did, reason: `task actor failed: ${reason}`.slice(0, 1000), lastEventSeq });
     this.#events.touch(id);
-    for (const { key, value } of this.#o.store.rows<Effect>('effects', [options.stream])) {
+    // Every message not yet in the outbox goes now, in order (the settled actor performs nothing itself).
+    for (const { key, value } of [...this.#o.store.rows<Effect>('effects', [options.stream])]) {
       await this.#perform(value).catch(() => undefined);
       await this.#o.store.writeRows([{ table: 'effects', key }]);
     }
+    await this.#o.store.writeRows([liveRow(options.stream, false)]);
     const snapshot = this.#snapshot(id);
     if (snapshot) this.#emit(snapshot);
   }
@@ -518,6 +526,8 @@ export class Tasks {
       onCrash,
       perform: (effect: Effect) => this.#perform(effect),
       count: { group: TASK_COUNTS, label: (s: AnyMachineSnapshot) => taskStateOf(s.value) },
+      // A finished task's last messages to its peer must still go out (the peer converges on them).
+      retireEffectsAtFinal: false,
     };
   }
 

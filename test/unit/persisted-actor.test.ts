@@ -23,7 +23,7 @@ const input: OutboxDeliveryInput = {
 const dirs: { cleanup(): void }[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => d.cleanup()));
 
-function setup() {
+function setup(extra: Partial<PersistedActorOptions> = {}) {
   const dir = tempDir();
   dirs.push(dir);
   const clock = new ManualClock();
@@ -43,6 +43,7 @@ function setup() {
       performed.push(effect);
       return new Promise<AnyEventObject[]>((resolve) => results.push(resolve));
     },
+    ...extra,
   });
   return {
     clock,
@@ -249,5 +250,25 @@ describe('PersistedActor edge cases', () => {
     expect([...t.store.rows('effects', ['outbox/t'])]).toHaveLength(0);
     actor = await t.reopen(actor);
     expect(t.performed).toHaveLength(2); // nothing re-sent after the restart
+  });
+
+  it('with retireEffectsAtFinal off, an effect pending at the end still runs after a restart, then the stream leaves the live index', async () => {
+    const t = setup({ retireEffectsAtFinal: false });
+    let actor = await PersistedActor.create(t.options(), input, [{ type: 'SEND' }]);
+    await actor.send({ type: 'PEER_CONNECTED' });
+    // The second attempt's result ends it while the first attempt's effect is still pending.
+    t.results[1]!([{ type: 'DELIVERED', attempt: 2 }]);
+    await reaches(actor, 'delivered');
+    expect([...t.store.rows('effects', ['outbox/t'])]).toHaveLength(1);
+    expect([...t.store.liveStreams('outbox/')]).toEqual(['outbox/t']);
+    // Crash; on recovery the finished actor performs what it still owes, once.
+    actor = await t.reopen(actor);
+    expect(t.performed).toHaveLength(3);
+    const settled = actor.effectsSettled();
+    t.results[2]!([]);
+    await settled;
+    expect([...t.store.rows('effects', ['outbox/t'])]).toHaveLength(0);
+    expect([...t.store.liveStreams('outbox/')]).toEqual([]);
+    await actor.stop();
   });
 });

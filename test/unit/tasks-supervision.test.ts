@@ -1,0 +1,102 @@
+// The tasks actor under its supervisor: a task actor that crashes past its budget fails that task with the
+// reason, the other side is told through the outbox, and other tasks carry on. Two Tasks actors with real LMDB
+// stores, joined by an in-memory envelope transport (the network is not what this test is about).
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventStore } from '../../runtime/event-store.ts';
+import { systemClock } from '../../runtime/clock.ts';
+import { Supervisor } from '../../runtime/supervisor.ts';
+import { identityFromSeed, newSeed } from '../../actors/identity/ed25519.ts';
+import { Tasks, type TaskInfo } from '../../actors/tasks/tasks.ts';
+import type { Topics } from '../../actors/transport/topics.ts';
+import { tempDir } from '../support/temp-dir.ts';
+
+type Handler = (env: { from: string; to: string; payload: unknown }) => Promise<{ type: string; payload: unknown }>;
+
+/** Envelopes between daemons in one process: a request reaches the other side's handler with our DID as sender. */
+class Wire {
+  readonly handlers = new Map<string, Map<string, Handler>>();
+  endpoint(did: string) {
+    const mine = new Map<string, Handler>();
+    this.handlers.set(did, mine);
+    return {
+      handle: (type: string, h: Handler) => void mine.set(type, h),
+      request: async (to: string, type: string, payload: unknown) => {
+        const h = this.handlers.get(to)?.get(type);
+        if (!h) throw new Error(`${to} unreachable`);
+        // Through a structured clone, as through the wire: no shared objects.
+        return { payload: structuredClone((await h({ from: did, to, payload: structuredClone(payload) })).payload) };
+      },
+    };
+  }
+}
+
+/** A store whose first `failures` appends to task-outbox streams throw: the task actor's effect crashes. */
+class FlakyStore extends EventStore {
+  failures: number;
+  constructor(path: string, failures: number) {
+    super(path);
+    this.failures = failures;
+  }
+  override append(...args: Parameters<EventStore['append']>): ReturnType<EventStore['append']> {
+    if (args[0].startsWith('task-outbox/') && this.failures > 0) {
+      this.failures -= 1;
+      return Promise.reject(new Error('disk on fire'));
+    }
+    return super.append(...args);
+  }
+}
+
+const noTopics = { subscribe: () => () => undefined, publish: async () => 0 } as unknown as Topics;
+const dirs: { cleanup(): void }[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => d.cleanup()));
+
+async function side(wire: Wire, failures = 0) {
+  const id = await identityFromSeed(newSeed());
+  const dir = tempDir();
+  dirs.push(dir);
+  const store = new FlakyStore(dir.path, failures);
+  const root = new Supervisor('daemon', { clock: systemClock });
+  const tasks = Tasks.create({
+    did: id.did, store, clock: systemClock, random: () => 0.5, transport: wire.endpoint(id.did), supervisor: root,
+    retry: { initialMs: 20, maxMs: 100 }, topics: noTopics,
+  });
+  await tasks.start();
+  return { did: id.did, store, root, tasks, close: async () => (await root.stop(), await store.close()) };
+}
+
+function until(tasks: Tasks, id: string, check: (t: TaskInfo) => boolean): Promise<TaskInfo> {
+  return new Promise((resolve) => {
+    const now = tasks.find(id);
+    if (now && check(now)) return resolve(now);
+    const off = tasks.subscribe((t) => t.id === id && check(t) && (off(), resolve(t)));
+  });
+}
+
+describe('task actors under supervision', () => {
+  it('past the crash budget the task fails with the reason, the peer is told, other tasks carry on', async () => {
+    const wire = new Wire();
+    const a = await side(wire, 4); // the first task's effect crashes 4 times: over the budget of 3 restarts
+    const b = await side(wire);
+    try {
+      const doomed = await a.tasks.create({ to: b.did, skill: 'a2a:v1:cap:x', metadata: {}, input: [] });
+      const failed = await until(a.tasks, doomed.id, (t) => t.state === 'failed');
+      expect(failed.statusMessage).toMatch(/^task actor failed: crashed 4 times in 60s; last error: disk on fire/);
+      // The failure is durable, and the supervisor shows it.
+      const node = a.root.tree().children.find((c) => c.path.endsWith('tasks'))!;
+      expect(node.children.find((c) => c.path.endsWith(doomed.id))).toMatchObject({ status: 'failed' });
+      // The assignee learns of the task and its end, through the outbox, in order.
+      expect(await until(b.tasks, doomed.id, (t) => t.state === 'failed')).toMatchObject({ statusMessage: failed.statusMessage });
+
+      // A sibling task is untouched: it runs its whole course.
+      const fine = await a.tasks.create({ to: b.did, skill: 'a2a:v1:cap:x', metadata: {}, input: [] });
+      await until(b.tasks, fine.id, (t) => t.state === 'submitted');
+      await b.tasks.update(fine.id, 'working', { message: '', parts: [], artifacts: [] });
+      await b.tasks.update(fine.id, 'completed', { message: 'ok', parts: [], artifacts: [] });
+      expect((await until(a.tasks, fine.id, (t) => t.state === 'completed')).statusMessage).toBe('ok');
+      expect(a.tasks.counts()).toMatchObject({ failed: 1, completed: 1 });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
