@@ -91,8 +91,10 @@ export function taskHandlers(api: NodeApi, ctx: HandlerContext): TaskHandlers {
       ctx, 'SubscribeIncomingTasks', async (req, sink): Promise<'live'> => {
         const skill = req.skill ? skillId('skill', req.skill) : undefined;
         const wanted = (t: TaskInfo) => t.role === 'assignee' && t.state === 'submitted' && (!skill || t.skill === skill);
+        // Offered tasks still waiting (submitted): each is sent once, whether listed or announced live.
         const sent = new Set<string>();
         const push = (t: TaskInfo) => {
+          if (t.state !== 'submitted') return void sent.delete(t.id); // moved on: forget it (the set stays small)
           if (!wanted(t) || sent.has(t.id)) return;
           sent.add(t.id);
           sink.send({ task: toPbTask(t) }, taskBytes(t));
