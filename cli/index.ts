@@ -1,17 +1,23 @@
 // Every command, by id. oclif's "explicit" strategy reads this map instead of scanning a directory,
 // so the .ts sources load as they are (Node strips the types) with no manifest or build step.
-// Command files import only @oclif/core and ./base.ts at the top; their heavy imports happen inside run().
+// Command files import only @oclif/core and ./base.ts (tasks: also ./task-format.ts) at the top; their heavy imports happen inside run().
 import Ack from './commands/ack.ts';
+import CancelTask from './commands/cancel-task.ts';
 import Config from './commands/config.ts';
 import Connect from './commands/connect.ts';
+import CreateTask from './commands/create-task.ts';
 import Disconnect from './commands/disconnect.ts';
 import GetInbox from './commands/get-inbox.ts';
+import GetTask from './commands/get-task.ts';
 import Health from './commands/health.ts';
 import Identity from './commands/identity.ts';
+import IncomingTasks from './commands/incoming-tasks.ts';
 import Info from './commands/info.ts';
+import ListTasks from './commands/list-tasks.ts';
 import Outbox from './commands/outbox.ts';
 import Peers from './commands/peers.ts';
 import Ping from './commands/ping.ts';
+import PublishEvent from './commands/publish-event.ts';
 import Replay from './commands/replay.ts';
 import SendMessage from './commands/send-message.ts';
 import Start from './commands/start.ts';
@@ -19,7 +25,10 @@ import Status from './commands/status.ts';
 import Stop from './commands/stop.ts';
 import Streams from './commands/streams.ts';
 import SubscribeInbox from './commands/subscribe-inbox.ts';
+import SubscribeTaskEvents from './commands/subscribe-task-events.ts';
+import UpdateTask from './commands/update-task.ts';
 import Version from './commands/version.ts';
+import WaitTask from './commands/wait-task.ts';
 
 export const COMMANDS = {
   start: Start,
@@ -39,6 +48,15 @@ export const COMMANDS = {
   'subscribe-inbox': SubscribeInbox,
   ack: Ack,
   outbox: Outbox,
+  'create-task': CreateTask,
+  'get-task': GetTask,
+  'list-tasks': ListTasks,
+  'wait-task': WaitTask,
+  'cancel-task': CancelTask,
+  'update-task': UpdateTask,
+  'publish-event': PublishEvent,
+  'subscribe-task-events': SubscribeTaskEvents,
+  'incoming-tasks': IncomingTasks,
   streams: Streams,
   replay: Replay,
 };

@@ -3,9 +3,10 @@ import { BaseCommand, clock } from '../base.ts';
 
 export default class Replay extends BaseCommand {
   static summary = 'A persisted event log, with the state after each event.';
-  static description = 'Each line: sequence number, event type, time, the state after the event, and the effects the event '
-    + 'scheduled (run once when it happened, never on replay). --json prints an array of steps.';
-  static examples = ['<%= config.bin %> replay outbox/msg_01jx…', '<%= config.bin %> streams'];
+  static description = 'Each line: sequence number, event type, time, the state after the event, and the effects and '
+    + 'timers the event scheduled (run once when it happened, never on replay); for a stream without a state machine '
+    + '(task-events/…), the event itself. --json prints an array of steps.';
+  static examples = ['<%= config.bin %> replay outbox/msg_01jx…', '<%= config.bin %> replay task/task_01jy…', '<%= config.bin %> streams'];
   static args = {
     stream: Args.string({ required: true, description: 'stream name, as listed by `streams`' }),
   };
@@ -17,15 +18,21 @@ export default class Replay extends BaseCommand {
     for await (const s of (await this.client(flags)).diag.replayStream({ stream: args.stream })) {
       const state = parse(s.stateJson);
       if (json) {
-        steps.push({ seq: s.seq, type: s.type, atMs: s.atMs, event: parse(s.eventJson), state, context: parse(s.contextJson), effects: s.effects });
+        steps.push({ seq: s.seq, type: s.type, atMs: s.atMs, event: parse(s.eventJson), state, context: parse(s.contextJson), effects: s.effects, timers: s.timers });
       } else {
         const effects = s.effects.length ? `  effects: ${s.effects.join(', ')}` : '';
-        this.log(`#${s.seq}  ${s.type}  at ${clock(s.atMs)}  → ${stateName(state)}${effects}`);
+        const timers = s.timers.length ? `  timers: ${s.timers.join(', ')}` : '';
+        // A stream no machine folds (task-events/…): the event itself says more than a null state.
+        const after = state === null ? shorten(s.eventJson) : `→ ${stateName(state)}`;
+        this.log(`#${s.seq}  ${s.type}  at ${clock(s.atMs)}  ${after}${effects}${timers}`);
       }
     }
     return json ? steps : undefined;
   }
 }
+
+/** Compact event JSON on one line, cut at 160 characters. */
+const shorten = (json: string): string => (json.length > 160 ? `${json.slice(0, 159)}…` : json);
 
 function parse(text: string): unknown {
   if (!text) return null;

@@ -187,6 +187,23 @@ describe('outbox', () => {
   });
 });
 
+describe('task commands', () => {
+  it('have a word for every TaskState, TaskRole and TaskEventKind, and flag spellings in enum order', async () => {
+    const gen = await import('../../proto/gen/moltmesh/v1/tasks.ts');
+    const f = await import('../../cli/task-format.ts');
+    const check = (e: Record<string, number>, prefix: string, words: string[]) => {
+      for (const [name, n] of Object.entries(e)) if (n >= 0) expect(words[n], name).toBe(name.replace(prefix, ''));
+      expect(words.length).toBe(Object.values(e).filter((n) => n >= 0).length);
+    };
+    check(gen.TaskState, 'TASK_STATE_', f.TASK_STATE);
+    check(gen.TaskRole, 'TASK_ROLE_', f.TASK_ROLE);
+    check(gen.TaskEventKind, 'TASK_EVENT_KIND_', f.TASK_EVENT_KIND);
+    for (const s of f.STATE_FLAGS) expect(f.TASK_STATE[f.stateOfFlag(s)]).toBe(s.toUpperCase().replace('-', '_'));
+    for (const k of f.KIND_FLAGS) expect(f.TASK_EVENT_KIND[f.kindOfFlag(k)]).toBe(k.toUpperCase().replace('-', '_'));
+    expect([f.roleOfFlag('requester'), f.roleOfFlag('assignee')]).toEqual([gen.TaskRole.TASK_ROLE_REQUESTER, gen.TaskRole.TASK_ROLE_ASSIGNEE]);
+  });
+});
+
 describe('config --local', () => {
   it('prints the resolved config as one JSON document', () => {
     const r = cli(['config', '--local', '--json', '--port', '1']);
