@@ -13,7 +13,7 @@ import { liveRow, type EventStore } from '../../runtime/event-store.ts';
 import { newId } from '../../runtime/ids.ts';
 import { foldStream, PersistedActor, type Transition } from '../../runtime/persisted-actor.ts';
 import { crashRelay, Supervisor } from '../../runtime/supervisor.ts';
-import type { Effect } from '../../runtime/transitions.ts';
+import { step, type Effect } from '../../runtime/transitions.ts';
 import type { OutboxDeliveryContext } from '../../machines/outbox-delivery.ts';
 import {
   checkTaskEvent,
@@ -217,6 +217,14 @@ export class Tasks {
   async update(id: string, target: TaskState, u: TaskUpdate): Promise<TaskInfo> {
     const actor = this.#require(id);
     const current = taskStateOf(actor.snapshot.value);
+    if (u.parts.length > 0) {
+      const answering = target === 'working' && (current === 'input-required' || current === 'auth-required');
+      if (!answering && target !== 'completed') {
+        throw invalid('parts', 'only answer input-required / auth-required (requester), or are the output of completed (assignee)');
+      }
+      // The assignee's parts are its output: one more artifact.
+      if (target === 'completed') u = { ...u, parts: [], artifacts: [...u.artifacts, { id: newId('art'), name: 'output', parts: u.parts, createdAt: this.#o.clock.now() }] };
+    }
     const command = eventForTarget(current, target, this.#o.did, u);
     if (!command) throw new ApiError('FAILED_PRECONDITION', `task ${id} cannot move from ${current} to ${target}`);
     return this.#command(actor, command);
@@ -228,11 +236,6 @@ export class Tasks {
 
   async #command(actor: PersistedActor, command: TaskCommand): Promise<TaskInfo> {
     const ctx = actor.snapshot.context as TaskContext;
-    if (ENDINGS.has(command.type) && ctx.self === ctx.assignee) {
-      // Every event published so far is numbered before the ending says how many there are.
-      await this.#events.idle(ctx.id);
-      command = { ...command, lastEventSeq: this.#events.head(ctx.id) };
-    }
     const verdict = checkTaskEvent(actor.snapshot, command);
     const state = taskStateOf(actor.snapshot.value);
     if (verdict === 'unauthorized') {
@@ -242,9 +245,21 @@ export class Tasks {
     if (verdict === 'illegal') {
       throw new ApiError('FAILED_PRECONDITION', `task ${ctx.id} is ${state}${isClosing(actor.snapshot.value) || actor.done ? ' (final)' : ''}: ${command.type} is not possible now`);
     }
+    // The assignee's own moves also go into the task's event stream, as STATUS events, so a subscriber sees the
+    // lifecycle among the tokens. An ending's goes first: it is the stream's last event, and the ending says how
+    // many there are once every event published so far is numbered.
+    const assigneeHere = ctx.self === ctx.assignee;
+    const after = assigneeHere ? step(task, actor.snapshot, { ...command, at: this.#o.clock.now() }) : undefined;
+    const status = after?.accepted ? { kind: 'status' as const, text: (after.snapshot.context as TaskContext).statusMessage, state: taskStateOf(after.snapshot.value) } : undefined;
+    if (assigneeHere && ENDINGS.has(command.type)) {
+      if (status) void this.#events.publish(ctx.id, status).catch(() => undefined);
+      await this.#events.idle(ctx.id);
+      command = { ...command, lastEventSeq: this.#events.head(ctx.id) };
+    }
     const { accepted } = await sendTo(actor, command);
     // Something else moved it between the check and the append.
     if (!accepted) throw new ApiError('FAILED_PRECONDITION', `task ${ctx.id} moved on (now ${taskStateOf(actor.snapshot.value)}); ${command.type} is not possible now`);
+    if (status && !ENDINGS.has(command.type)) void this.#events.publish(ctx.id, status).catch(() => undefined);
     return this.#info(actor.snapshot);
   }
 

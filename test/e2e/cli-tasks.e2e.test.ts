@@ -100,7 +100,8 @@ describe('tasks through the CLI', () => {
     expect(working.stdout).toBe(`Task ID  ${id}\nStatus   WORKING\nMessage  "on it"\n`);
     for (const [i, text] of TOKENS.entries()) {
       const r = await runCli(['publish-event', '--id', id, '--kind', 'token', '--text', text, ...at(b)]);
-      expect([r.code, r.stdout, r.stderr]).toEqual([0, `Seq  ${i + 1}\n`, '']);
+      // Seq 1 is the STATUS event of the move to working.
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, `Seq  ${i + 2}\n`, '']);
     }
     const done = await runCli(['update-task', '--id', id, '--state', 'completed', '--artifact-text', OUTPUT, '--artifact-name', 'answer', ...at(b)]);
     expect(done.code, done.stderr).toBe(0);
@@ -113,22 +114,27 @@ describe('tasks through the CLI', () => {
     const ev = await events.exited;
     expect(ev.code, ev.stderr).toBe(0);
     const parsed = ev.lines.map((l) => JSON.parse(l) as { seq: number; kind: string; text: string; author: string });
-    expect(parsed.map((e) => [e.seq, e.kind, e.text])).toEqual(TOKENS.map((t, i) => [i + 1, 'TOKEN', t]));
+    // The assignee's moves are STATUS events around the tokens.
+    expect(parsed.map((e) => [e.seq, e.kind, e.text])).toEqual([
+      [1, 'STATUS', 'on it'],
+      ...TOKENS.map((t, i) => [i + 2, 'TOKEN', t]),
+      [TOKENS.length + 2, 'STATUS', ''],
+    ]);
     expect(parsed.every((e) => e.author === b.did)).toBe(true);
 
     const [human, get, list, replay] = await Promise.all([
-      runCli(['subscribe-task-events', '--id', id, '--from-seq', '2', ...at(a)]),
+      runCli(['subscribe-task-events', '--id', id, '--from-seq', '3', ...at(a)]),
       runCli(['get-task', '--id', id, ...at(a)]),
       runCli(['list-tasks', '--role', 'assignee', '--state', 'completed', ...at(b)]),
       runCli(['replay', `task/${id}`, ...at(a)]),
     ]);
-    expect(human.stdout).toBe(`#2  TOKEN  "Network "\n#3  TOKEN  "is…"\n`);
+    expect(human.stdout).toBe(`#3  TOKEN  "Network "\n#4  TOKEN  "is…"\n#5  STATUS  COMPLETED\n`);
     expect(get.code, get.stderr).toBe(0);
     expect(get.stdout).toMatch(new RegExp(`^Requester +${a.did} \\(you\\)$`, 'm'));
     expect(get.stdout).toMatch(/^State +COMPLETED$/m);
     expect(get.stdout).toMatch(/^Input +"Summarise OpenMolt in one line"$/m);
     expect(get.stdout).toContain(`answer: ${JSON.stringify(OUTPUT)}`);
-    expect(get.stdout).toMatch(/^Last event +#3$/m);
+    expect(get.stdout).toMatch(/^Last event +#5$/m);
     expect(list.stdout).toMatch(new RegExp(`^${id}  COMPLETED  text-generation  from ${a.did}  \\S+ ago\\n1 task\\n$`));
     expect(replay.code, replay.stderr).toBe(0);
     expect(replay.stdout).toMatch(/^#1 +xstate\.init .*open\.status\.submitted.*effects: notifyPeer$/m);

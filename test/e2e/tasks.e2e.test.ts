@@ -13,7 +13,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import * as lp from 'it-length-prefixed';
 import { DaemonProcess } from '../support/daemon-process.ts';
 import type { MoltmeshClient } from '../../sdk/client.ts';
-import { TaskState, taskStateToJSON, type Task } from '../../proto/gen/moltmesh/v1/tasks.ts';
+import { TaskState, taskEventKindToJSON, taskStateToJSON, type Task } from '../../proto/gen/moltmesh/v1/tasks.ts';
 import { identityFromSeed, newSeed } from '../../actors/identity/ed25519.ts';
 import { peerIdFromDid } from '../../actors/identity/did.ts';
 import { openEnvelope, sealEnvelope } from '../../actors/transport/envelope.ts';
@@ -81,14 +81,17 @@ async function create(a: DaemonProcess, b: DaemonProcess, metadata: object, extr
 
 const outputOf = (t: Task) => t.artifacts.flatMap((a) => a.parts.map((p) => p.text ?? '')).join('');
 
-async function tokens(c: MoltmeshClient, taskId: string, fromSeq = 0): Promise<{ seqs: number[]; text: string }> {
+async function tokens(c: MoltmeshClient, taskId: string, fromSeq = 0): Promise<{ seqs: number[]; kinds: string[]; text: string }> {
   const seqs: number[] = [];
+  const kinds: string[] = [];
   let text = '';
   for await (const { event } of c.a2a.subscribeTaskEvents({ taskId, fromSeq }, { timeoutMs: 30_000 })) {
     seqs.push(event!.seq);
+    const kind = taskEventKindToJSON(event!.kind).replace('TASK_EVENT_KIND_', '');
+    kinds.push(kind === 'STATUS' ? `STATUS:${taskStateToJSON(event!.state).replace('TASK_STATE_', '')}` : kind);
     text += event!.text;
   }
-  return { seqs, text };
+  return { seqs, kinds, text };
 }
 
 describe('tasks between two daemons', () => {
@@ -101,11 +104,13 @@ describe('tasks between two daemons', () => {
     expect(timedOut).toBe(false);
     expect(task!.state).toBe(TaskState.TASK_STATE_COMPLETED);
     expect(outputOf(task!)).toBe(SUMMARY);
-    // The requester holds every token, in order, before the task ends there; the feed ends with the task.
+    // The requester holds every event, in order, before the task ends there: a STATUS event for each of the
+    // assignee's moves (working, completed) around the tokens. The feed ends with the task.
     const words = SUMMARY.split(' ').length;
-    expect(task!.lastEventSeq).toBe(words);
+    expect(task!.lastEventSeq).toBe(words + 2);
     const streamed = await tokens(a.client, created.id);
-    expect(streamed.seqs).toEqual(Array.from({ length: words }, (_, i) => i + 1));
+    expect(streamed.seqs).toEqual(Array.from({ length: words + 2 }, (_, i) => i + 1));
+    expect(streamed.kinds).toEqual(['STATUS:WORKING', ...Array(words).fill('TOKEN'), 'STATUS:COMPLETED']);
     expect(streamed.text).toBe(SUMMARY);
     // The assignee's copy converges (its ending is confirmed by the requester).
     expect((await inState(b.client, created.id, TaskState.TASK_STATE_COMPLETED)).role).toBe(2);
@@ -209,7 +214,7 @@ describe('tasks between two daemons', () => {
     expect(task!.state).toBe(TaskState.TASK_STATE_COMPLETED);
     // Nothing was lost while the requester was down: the ending waited for the whole stream.
     const streamed = await tokens(a.client, created.id);
-    expect(streamed.seqs).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+    expect(streamed.seqs).toEqual(Array.from({ length: 402 }, (_, i) => i + 1)); // 400 tokens and 2 STATUS
     await inState(b.client, created.id, TaskState.TASK_STATE_COMPLETED);
 
     // The assignee dies while working on another task; back up, its agent finishes the task by hand.
@@ -240,7 +245,7 @@ describe('tasks between two daemons', () => {
     // It resumes exactly where it stopped.
     const rest = await tokens(a.client, created.id, 5001);
     const all = [...first, ...rest.seqs];
-    expect(all).toEqual(Array.from({ length: 10_000 }, (_, i) => i + 1));
+    expect(all).toEqual(Array.from({ length: 10_002 }, (_, i) => i + 1)); // 10,000 tokens and 2 STATUS
     expect(rest.text.trim().split(' ').at(-1)).toBe('w10000');
     expect((await getTask(a.client, created.id)).state).toBe(TaskState.TASK_STATE_COMPLETED);
   }, 60_000);
