@@ -31,7 +31,7 @@ function text(tag: string, i: number): string {
   return head + 'x'.repeat(PAYLOAD_BYTES - head.length);
 }
 
-function withTimeout<T>(p: Promise<T>, what: string, ms = PHASE_TIMEOUT_MS): Promise<T> {
+export function withTimeout<T>(p: Promise<T>, what: string, ms = PHASE_TIMEOUT_MS): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     p,
@@ -50,7 +50,7 @@ async function inFlight(n: number, width: number, op: (i: number) => Promise<unk
 }
 
 /** CPU time (user + system) of a process so far in ms, from /proc (Linux); NaN elsewhere. 100 ticks/s assumed. */
-function cpuMs(pid: number): number {
+export function cpuMs(pid: number): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 10;
@@ -59,8 +59,8 @@ function cpuMs(pid: number): number {
   }
 }
 
-const daemonPid = (d: DaemonProcess) => Number(readFileSync(join(d.dataDir, 'daemon.pid'), 'utf8').trim());
-const ownCpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+export const daemonPid = (d: DaemonProcess) => Number(readFileSync(join(d.dataDir, 'daemon.pid'), 'utf8').trim());
+export const ownCpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
 // ---- ours: the inbox subscription on B, demultiplexed by message text ----
 

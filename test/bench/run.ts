@@ -2,12 +2,14 @@
 import { benchEventStore } from './event-store.bench.ts';
 import { benchCli } from './cli.bench.ts';
 import { benchMessaging } from './messaging.bench.ts';
+import { benchTasks } from './tasks.bench.ts';
 
 const only = process.argv[2];
 const benches: [string, () => Promise<void>][] = [
   ['event-store', benchEventStore],
   ['cli', benchCli],
   ['messaging', benchMessaging],
+  ['tasks', benchTasks],
 ];
 console.log(`moltmesh benchmarks — node ${process.version}, ${new Date().toISOString()}`);
 for (const [name, run] of benches) {

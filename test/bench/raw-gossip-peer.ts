@@ -1,0 +1,55 @@
+// The raw baseline's far side for the tasks bench: a plain libp2p node with the stack the daemon uses for TCP
+// (TCP + Noise + Yamux + Identify) and GossipSub configured as actors/transport/node.ts configures it, on
+// 127.0.0.1, subscribed to GOSSIP_TOPIC. Run as a child process: prints one JSON line
+// `{"addr": "/ip4/127.0.0.1/tcp/…/p2p/…"}` once listening and subscribed, then one line `<seq> <ns>` per message
+// received: `seq` from the message's first 4 bytes (big-endian), `ns` the arrival time as process.hrtime.bigint()
+// — CLOCK_MONOTONIC on Linux, the same clock in every process of the machine, so the publisher can subtract its
+// own publish time. Lines are written once per event-loop turn, after the arrival times are taken. Exits when
+// its stdin closes (so it never outlives the bench, even if the bench dies) or on SIGTERM.
+import { createLibp2p } from 'libp2p';
+import { tcp } from '@libp2p/tcp';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { identify } from '@libp2p/identify';
+import { gossipsub } from '@libp2p/gossipsub';
+
+export const GOSSIP_TOPIC = 'moltmesh-bench/raw-gossip';
+
+/** A plain node with the daemon's TCP stack and its GossipSub settings, and no other service. */
+export function plainGossipNode(listen: string[]) {
+  return createLibp2p({
+    addresses: { listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { allow: ['/ip4/127.0.0.0/ipcidr/8'] },
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({ scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1']) } }),
+    },
+  });
+}
+
+if (import.meta.main) {
+  const node = await plainGossipNode(['/ip4/127.0.0.1/tcp/0']);
+  let lines: string[] = [];
+  const flush = () => {
+    process.stdout.write(lines.join(''));
+    lines = [];
+  };
+  node.services.pubsub.addEventListener('message', (evt) => {
+    const ns = process.hrtime.bigint();
+    const { topic, data } = evt.detail;
+    if (topic !== GOSSIP_TOPIC || data.byteLength < 4) return;
+    const seq = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
+    if (lines.push(`${seq} ${ns}\n`) === 1) setImmediate(flush);
+  });
+  node.services.pubsub.subscribe(GOSSIP_TOPIC);
+  const stop = async () => {
+    await Promise.resolve(node.stop()).catch(() => undefined);
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.stdin.on('end', stop).on('close', stop).resume();
+  console.log(JSON.stringify({ addr: node.getMultiaddrs()[0]!.toString() }));
+}
