@@ -13,7 +13,7 @@ import { liveRow, type EventStore } from '../../runtime/event-store.ts';
 import { newId } from '../../runtime/ids.ts';
 import { foldStream, PersistedActor, type Transition } from '../../runtime/persisted-actor.ts';
 import { crashRelay, Supervisor } from '../../runtime/supervisor.ts';
-import { step, type Effect } from '../../runtime/transitions.ts';
+import type { Effect } from '../../runtime/transitions.ts';
 import type { OutboxDeliveryContext } from '../../machines/outbox-delivery.ts';
 import {
   checkTaskEvent,
@@ -245,21 +245,22 @@ export class Tasks {
     if (verdict === 'illegal') {
       throw new ApiError('FAILED_PRECONDITION', `task ${ctx.id} is ${state}${isClosing(actor.snapshot.value) || actor.done ? ' (final)' : ''}: ${command.type} is not possible now`);
     }
-    // The assignee's own moves also go into the task's event stream, as STATUS events, so a subscriber sees the
-    // lifecycle among the tokens. An ending's goes first: it is the stream's last event, and the ending says how
-    // many there are once every event published so far is numbered.
     const assigneeHere = ctx.self === ctx.assignee;
-    const after = assigneeHere ? step(task, actor.snapshot, { ...command, at: this.#o.clock.now() }) : undefined;
-    const status = after?.accepted ? { kind: 'status' as const, text: (after.snapshot.context as TaskContext).statusMessage, state: taskStateOf(after.snapshot.value) } : undefined;
-    if (assigneeHere && ENDINGS.has(command.type)) {
-      if (status) void this.#events.publish(ctx.id, status).catch(() => undefined);
+    const ending = assigneeHere && ENDINGS.has(command.type);
+    if (ending) {
+      // Every event published so far is numbered before the ending says how many there are.
       await this.#events.idle(ctx.id);
       command = { ...command, lastEventSeq: this.#events.head(ctx.id) };
     }
     const { accepted } = await sendTo(actor, command);
     // Something else moved it between the check and the append.
     if (!accepted) throw new ApiError('FAILED_PRECONDITION', `task ${ctx.id} moved on (now ${taskStateOf(actor.snapshot.value)}); ${command.type} is not possible now`);
-    if (status && !ENDINGS.has(command.type)) void this.#events.publish(ctx.id, status).catch(() => undefined);
+    // The assignee's other moves also go into the task's event stream, as STATUS events, so a subscriber sees the
+    // lifecycle among the tokens. (Not the ending: the stream ends with the task, and its end is the task's state.)
+    if (assigneeHere && !ending) {
+      const c = actor.snapshot.context as TaskContext;
+      void this.#events.publish(ctx.id, { kind: 'status', text: c.statusMessage, state: taskStateOf(actor.snapshot.value) }).catch(() => undefined);
+    }
     return this.#info(actor.snapshot);
   }
 
@@ -561,7 +562,7 @@ export class Tasks {
       ttlMs: MAX_TTL_MS,
       retryInitialMs: this.#o.retry.initialMs,
       retryMaxMs: this.#o.retry.maxMs,
-    });
+    }, { eager: true }); // the transition is in our log already: send while the delivery is being written
   }
 
   #require(id: string): PersistedActor {

@@ -60,6 +60,7 @@ class Worker {
   readonly #client: MoltmeshClient;
   readonly #stream: ServerStream<SubscribeIncomingTasksResponse>;
   readonly served = new Map<string, ServedTimes>();
+  readonly #servedWaiters = new Map<string, () => void>();
   /** Stream tasks accepted so far: true, or the bench's waiter until then. */
   readonly #accepted = new Map<string, true | (() => void)>();
   failure: unknown;
@@ -90,6 +91,17 @@ class Worker {
       artifacts: [{ name: 'result', parts: [{ text: 'done', contentType: 'text/plain' }] }],
     }, { timeoutMs: 10_000 });
     this.served.set(taskId, { seen, working, completed: performance.now() });
+    this.#servedWaiters.get(taskId)?.();
+  }
+
+  /** The worker's times for a task, once its COMPLETED call has returned (the requester may see it earlier). */
+  timesOf(taskId: string): Promise<ServedTimes> {
+    const now = this.served.get(taskId);
+    if (now) return Promise.resolve(now);
+    return new Promise((ok) => this.#servedWaiters.set(taskId, () => {
+      this.#servedWaiters.delete(taskId);
+      ok(this.served.get(taskId)!);
+    }));
   }
 
   /** Resolves once the worker has accepted the task (it is WORKING on B). */
@@ -184,7 +196,7 @@ async function measureDaemons(): Promise<Figures> {
         throw new Error(`task ${task!.id} is ${taskStateToJSON(res.task!.state)} after 10 s` +
           (w.failure ? ` (worker: ${w.failure instanceof Error ? w.failure.message : String(w.failure)})` : ''));
       }
-      const s = w.served.get(task!.id)!;
+      const s = await w.timesOf(task!.id);
       return { total: done - t0, created: created - t0, seen: s.seen - t0, working: s.working - t0, completed: s.completed - t0 };
     };
     for (let i = 0; i < RT_WARMUP; i++) await roundTrip();

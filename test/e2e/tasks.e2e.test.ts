@@ -104,13 +104,13 @@ describe('tasks between two daemons', () => {
     expect(timedOut).toBe(false);
     expect(task!.state).toBe(TaskState.TASK_STATE_COMPLETED);
     expect(outputOf(task!)).toBe(SUMMARY);
-    // The requester holds every event, in order, before the task ends there: a STATUS event for each of the
-    // assignee's moves (working, completed) around the tokens. The feed ends with the task.
+    // The requester holds every event, in order, before the task ends there: a STATUS event for the assignee's
+    // move to working, then the tokens. The feed ends with the task.
     const words = SUMMARY.split(' ').length;
-    expect(task!.lastEventSeq).toBe(words + 2);
+    expect(task!.lastEventSeq).toBe(words + 1);
     const streamed = await tokens(a.client, created.id);
-    expect(streamed.seqs).toEqual(Array.from({ length: words + 2 }, (_, i) => i + 1));
-    expect(streamed.kinds).toEqual(['STATUS:WORKING', ...Array(words).fill('TOKEN'), 'STATUS:COMPLETED']);
+    expect(streamed.seqs).toEqual(Array.from({ length: words + 1 }, (_, i) => i + 1));
+    expect(streamed.kinds).toEqual(['STATUS:WORKING', ...Array(words).fill('TOKEN')]);
     expect(streamed.text).toBe(SUMMARY);
     // The assignee's copy converges (its ending is confirmed by the requester).
     expect((await inState(b.client, created.id, TaskState.TASK_STATE_COMPLETED)).role).toBe(2);
@@ -214,7 +214,7 @@ describe('tasks between two daemons', () => {
     expect(task!.state).toBe(TaskState.TASK_STATE_COMPLETED);
     // Nothing was lost while the requester was down: the ending waited for the whole stream.
     const streamed = await tokens(a.client, created.id);
-    expect(streamed.seqs).toEqual(Array.from({ length: 402 }, (_, i) => i + 1)); // 400 tokens and 2 STATUS
+    expect(streamed.seqs).toEqual(Array.from({ length: 401 }, (_, i) => i + 1)); // STATUS working, 400 tokens
     await inState(b.client, created.id, TaskState.TASK_STATE_COMPLETED);
 
     // The assignee dies while working on another task; back up, its agent finishes the task by hand.
@@ -245,7 +245,7 @@ describe('tasks between two daemons', () => {
     // It resumes exactly where it stopped.
     const rest = await tokens(a.client, created.id, 5001);
     const all = [...first, ...rest.seqs];
-    expect(all).toEqual(Array.from({ length: 10_002 }, (_, i) => i + 1)); // 10,000 tokens and 2 STATUS
+    expect(all).toEqual(Array.from({ length: 10_001 }, (_, i) => i + 1)); // STATUS working, 10,000 tokens
     expect(rest.text.trim().split(' ').at(-1)).toBe('w10000');
     expect((await getTask(a.client, created.id)).state).toBe(TaskState.TASK_STATE_COMPLETED);
   }, 60_000);
