@@ -16,7 +16,8 @@ const FROM = 'did:key:z6MkSender';
 const TO = 'did:key:z6MkReceiver';
 
 type Command =
-  | { kind: 'send' }
+  /** eager: the first attempt goes while the delivery is being written (Outbox.enqueue's option). */
+  | { kind: 'send'; eager: boolean }
   | { kind: 'network'; up: boolean }
   | { kind: 'loseAcks'; on: boolean }
   | { kind: 'crashSender' }
@@ -24,7 +25,7 @@ type Command =
   | { kind: 'advance'; ms: number };
 
 const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 4, arbitrary: fc.constant({ kind: 'send' as const }) },
+  { weight: 4, arbitrary: fc.boolean().map((eager) => ({ kind: 'send' as const, eager })) },
   { weight: 2, arbitrary: fc.boolean().map((up) => ({ kind: 'network' as const, up })) },
   { weight: 1, arbitrary: fc.boolean().map((on) => ({ kind: 'loseAcks' as const, on })) },
   { weight: 2, arbitrary: fc.constant({ kind: 'crashSender' as const }) },
@@ -83,7 +84,7 @@ class World {
         await this.outbox.enqueue({
           id, from: FROM, to: TO, content: { text: `m${id}`, data: new Uint8Array(), contentType: 'text/plain' },
           ttlMs: 24 * 3600_000, retryInitialMs: 1000, retryMaxMs: 8000,
-        });
+        }, { eager: c.eager });
         this.accepted.push(id);
         break;
       }
