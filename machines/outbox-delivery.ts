@@ -1,8 +1,6 @@
 // The life of one outgoing message (a user's message, a task's transition), from the sender's side.
 //
 //   queued ──SEND/PEER_CONNECTED──▶ sending ──DELIVERED──▶ delivered
-//     (queued also takes the result of an eager attempt 0 made while it was being created: DELIVERED, a refusal,
-//      or DELIVERY_FAILED → sending)
 //                                     │  ▲
 //                       DELIVERY_FAILED  │ after back-off, or PEER_CONNECTED
 //                                     ▼  │
@@ -97,15 +95,7 @@ export const outboxDelivery = setup({
       initial: 'queued',
       states: {
         queued: {
-          on: {
-            SEND: 'sending',
-            PEER_CONNECTED: 'sending',
-            // The result of the eager attempt 0, made while the delivery was being created (see Outbox.enqueue):
-            // done, refused for good, or on to the usual attempts.
-            DELIVERED: { target: '#outboxDelivery.delivered', actions: assign({ deliveredAt: ({ event }) => event.at }) },
-            DELIVERY_REJECTED: { target: '#outboxDelivery.rejected', actions: assign({ lastError: ({ event }) => event.error }) },
-            DELIVERY_FAILED: { target: 'sending', actions: assign({ lastError: ({ event }) => event.error }) },
-          },
+          on: { SEND: 'sending', PEER_CONNECTED: 'sending' },
         },
         sending: {
           entry: [

@@ -83,29 +83,33 @@ export class Outbox {
     }
   }
 
-  /**
-   * Durably queue a message and start delivering it. Resolves once the message is in the log.
-   *
-   * `eager`: make the first attempt now, while the delivery is being appended, instead of after. Only for a caller
-   * whose own log already holds the intent to send (a task's transition, whose effect re-runs this after a crash):
-   * then a send that beats our append loses nothing, and the receiver deduplicates the repeat.
-   */
-  async enqueue(input: Omit<OutboxDeliveryInput, 'createdAt'>, options: { eager?: boolean } = {}): Promise<PersistedActor> {
-    const createdAt = this.#o.clock.now();
-    const eager = options.eager
-      ? this.#attempt({ id: input.id, to: input.to, content: input.content, createdAt, attempt: 0 })
-      : undefined;
+  /** Durably queue a message and start delivering it. Resolves once the message is in the log. */
+  async enqueue(input: Omit<OutboxDeliveryInput, 'createdAt'>): Promise<PersistedActor> {
     // The actor exists before its supervisor does; crashes in between are forwarded once it is supervised.
     const relay = crashRelay();
-    const actor = await PersistedActor.create(this.#actorOptions(input.id, relay.report), { ...input, createdAt }, eager ? [] : [{ type: 'SEND' }]);
+    const actor = await PersistedActor.create(
+      this.#actorOptions(input.id, relay.report),
+      { ...input, createdAt: this.#o.clock.now() },
+      [{ type: 'SEND' }],
+    );
     await this.#supervise(input.id, actor, relay.bind);
-    // The eager attempt's result, to whichever incarnation is live by then; if it cannot be recorded, attempt anew.
-    void eager?.then(async (events) => {
-      const live = this.#live.get(input.id);
-      const { accepted } = live ? await live.send(events[0]!) : { accepted: false };
-      if (!accepted && live && outboxStateOf(live.snapshot.value) === 'queued') await live.send({ type: 'SEND' });
-    }).catch(() => undefined);
     return actor;
+  }
+
+  /**
+   * One attempt outside any delivery: nothing is written. For a caller whose own log already holds the intent
+   * (a task's transition, until its effect is acknowledged), trying once before queueing saves the delivery's
+   * commits when the peer is there; if it is not, the caller enqueues.
+   */
+  async attempt(to: string, content: unknown, timeoutMs: number): Promise<true | { error: string; permanent: boolean }> {
+    const p: DeliverParams = { id: '', to, content, createdAt: this.#o.clock.now(), attempt: 0 };
+    const { type, payload } = this.#kind.request(p);
+    try {
+      const reply = await this.#o.transport.request(to, type, payload, { timeoutMs });
+      return this.#kind.reply(reply.payload, p);
+    } catch (err) {
+      return { error: (err instanceof Error ? err.message : String(err)).slice(0, 500), permanent: false };
+    }
   }
 
   /** A peer came online: retry what waits for it now, not at the end of its back-off. */
@@ -156,13 +160,10 @@ export class Outbox {
       id,
       onFailed: (reason) => this.#markFailed(id, reason),
       start: async (crash) => {
-        const recovered = !first;
         const actor = first ?? (await PersistedActor.recover(this.#actorOptions(id, crash)));
         if (first) bindCrash?.(crash);
         first = undefined;
         this.#track(id, actor);
-        // Left queued by a crash before its eager attempt's result was recorded: attempt again.
-        if (recovered && outboxStateOf(actor.snapshot.value) === 'queued') void actor.send({ type: 'SEND' }).catch(() => undefined);
         return { stop: () => this.#untrack(id, actor) };
       },
     });
@@ -210,11 +211,7 @@ export class Outbox {
 
   async #perform(effect: Effect): Promise<AnyEventObject[]> {
     if (effect.type !== 'deliver') throw new Error(`outbox: unknown effect ${effect.type}`);
-    return this.#attempt(effect.params as DeliverParams);
-  }
-
-  /** One attempt: send the request, read the reply; the outcome as the event to feed the delivery. */
-  async #attempt(p: DeliverParams): Promise<AnyEventObject[]> {
+    const p = effect.params as DeliverParams;
     const failed = (error: string) => [{ type: 'DELIVERY_FAILED', attempt: p.attempt, error, jitter: this.#o.random() }];
     const { type, payload } = this.#kind.request(p);
     try {

@@ -6,14 +6,14 @@
 // envelopes: in order (sequencePeerMessage), each exactly once, with the envelope's authenticated sender as `by`.
 // When a delivery of this copy's ending is acknowledged it feeds PEER_CONFIRMED back (see "Crossing verdicts").
 // Local readers (get, list, wait, incoming) read snapshots; live ones follow the actors' transitions.
-import type { AnyMachineSnapshot } from 'xstate';
+import type { AnyEventObject, AnyMachineSnapshot } from 'xstate';
 import type { Clock, Random } from '../../runtime/clock.ts';
 import { ApiError, invalid, notFound } from '../../runtime/errors.ts';
 import { liveRow, type EventStore } from '../../runtime/event-store.ts';
 import { newId } from '../../runtime/ids.ts';
 import { foldStream, PersistedActor, type Transition } from '../../runtime/persisted-actor.ts';
 import { crashRelay, Supervisor } from '../../runtime/supervisor.ts';
-import type { Effect } from '../../runtime/transitions.ts';
+import { step, type Effect } from '../../runtime/transitions.ts';
 import type { OutboxDeliveryContext } from '../../machines/outbox-delivery.ts';
 import {
   checkTaskEvent,
@@ -43,6 +43,8 @@ export const TASK_PREFIX = 'task/';
 const TASK_OUTBOX_PREFIX = 'task-outbox/';
 /** The counter group of tasks by state (as shown). */
 const TASK_COUNTS = 'task';
+/** How long the direct first attempt of a transition may take before it is handed to the outbox. */
+const DIRECT_ATTEMPT_MS = 3_000;
 /** How long an early message waits for the ones before it (usually in flight beside it) before the sender retries. */
 const EARLY_WAIT_MS = 2_000;
 
@@ -83,6 +85,7 @@ export interface TaskObserver {
 }
 
 export interface TasksTransport extends EnvelopeSender {
+  isConnected(did: string): boolean;
   handle(type: string, handler: (env: { from: string; to: string; payload: unknown }) => Promise<{ type: string; payload: unknown }>): void;
 }
 
@@ -252,15 +255,18 @@ export class Tasks {
       await this.#events.idle(ctx.id);
       command = { ...command, lastEventSeq: this.#events.head(ctx.id) };
     }
-    const { accepted } = await sendTo(actor, command);
+    const sending = sendTo(actor, command);
+    // The assignee's other moves also go into the task's event stream, as STATUS events, so a subscriber sees the
+    // lifecycle among the tokens. Issued in the same turn as the transition's append, the two share one commit.
+    // (Not the ending: the stream ends with the task, and its end is the task's state.)
+    if (assigneeHere && !ending) {
+      const next = step(task, actor.snapshot, { ...command, at: this.#o.clock.now() }).snapshot;
+      const status = { kind: 'status' as const, text: (next.context as TaskContext).statusMessage, state: taskStateOf(next.value) };
+      void this.#events.publish(ctx.id, status).catch(() => undefined);
+    }
+    const { accepted } = await sending;
     // Something else moved it between the check and the append.
     if (!accepted) throw new ApiError('FAILED_PRECONDITION', `task ${ctx.id} moved on (now ${taskStateOf(actor.snapshot.value)}); ${command.type} is not possible now`);
-    // The assignee's other moves also go into the task's event stream, as STATUS events, so a subscriber sees the
-    // lifecycle among the tokens. (Not the ending: the stream ends with the task, and its end is the task's state.)
-    if (assigneeHere && !ending) {
-      const c = actor.snapshot.context as TaskContext;
-      void this.#events.publish(ctx.id, { kind: 'status', text: c.statusMessage, state: taskStateOf(actor.snapshot.value) }).catch(() => undefined);
-    }
     return this.#info(actor.snapshot);
   }
 
@@ -547,23 +553,36 @@ export class Tasks {
     };
   }
 
-  async #perform(effect: Effect): Promise<void> {
+  /**
+   * `notifyPeer`: the transition goes to the peer directly first — the effect's row in the task's log is the
+   * durable intent until this resolves, so a crash before then just sends it again (the peer answers a repeat as
+   * applied). Answered: done, with one commit (the effect's acknowledgement, and PEER_CONFIRMED when it was our
+   * ending). Not answered: it goes into the task outbox, durable, retried until the peer takes it.
+   */
+  async #perform(effect: Effect): Promise<AnyEventObject[]> {
     if (effect.type !== 'notifyPeer') throw new Error(`tasks: unknown effect ${effect.type}`);
     const p = effect.params as NotifyPeerParams;
     const id = `${p.taskId}.${p.n}`;
-    // Performed again after a crash (effects are at-least-once): the delivery exists already.
-    if (this.#o.store.head(TASK_OUTBOX_PREFIX + id) > 0) return;
+    // Performed again after a crash: already handed to the outbox.
+    if (this.#o.store.head(TASK_OUTBOX_PREFIX + id) > 0) return [];
+    const content = { taskId: p.taskId, n: p.n, message: p.message };
+    if (this.#o.transport.isConnected(p.to)) {
+      const outcome = await this.outbox.attempt(p.to, content, DIRECT_ATTEMPT_MS);
+      if (outcome === true) return [{ type: 'PEER_CONFIRMED', by: p.to, confirms: p.n }];
+    }
     await this.outbox.enqueue({
       id,
       from: this.#o.did,
       to: p.to,
-      content: { taskId: p.taskId, n: p.n, message: p.message },
+      content,
       // Both copies must converge, so a transition waits for its peer as long as anything does.
       ttlMs: MAX_TTL_MS,
       retryInitialMs: this.#o.retry.initialMs,
       retryMaxMs: this.#o.retry.maxMs,
-    }, { eager: true }); // the transition is in our log already: send while the delivery is being written
+    });
+    return [];
   }
+
 
   #require(id: string): PersistedActor {
     if (!TASK_ID.test(id)) throw invalid('task_id', `"${id}" is not a task id (task_ followed by 26 characters)`);

@@ -16,8 +16,7 @@ const FROM = 'did:key:z6MkSender';
 const TO = 'did:key:z6MkReceiver';
 
 type Command =
-  /** eager: the first attempt goes while the delivery is being written (Outbox.enqueue's option). */
-  | { kind: 'send'; eager: boolean }
+  | { kind: 'send' }
   | { kind: 'network'; up: boolean }
   | { kind: 'loseAcks'; on: boolean }
   | { kind: 'crashSender' }
@@ -25,7 +24,7 @@ type Command =
   | { kind: 'advance'; ms: number };
 
 const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 4, arbitrary: fc.boolean().map((eager) => ({ kind: 'send' as const, eager })) },
+  { weight: 4, arbitrary: fc.constant({ kind: 'send' as const }) },
   { weight: 2, arbitrary: fc.boolean().map((up) => ({ kind: 'network' as const, up })) },
   { weight: 1, arbitrary: fc.boolean().map((on) => ({ kind: 'loseAcks' as const, on })) },
   { weight: 2, arbitrary: fc.constant({ kind: 'crashSender' as const }) },
@@ -84,7 +83,7 @@ class World {
         await this.outbox.enqueue({
           id, from: FROM, to: TO, content: { text: `m${id}`, data: new Uint8Array(), contentType: 'text/plain' },
           ttlMs: 24 * 3600_000, retryInitialMs: 1000, retryMaxMs: 8000,
-        }, { eager: c.eager });
+        });
         this.accepted.push(id);
         break;
       }
