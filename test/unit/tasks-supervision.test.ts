@@ -15,13 +15,14 @@ type Handler = (env: { from: string; to: string; payload: unknown }) => Promise<
 /** Envelopes between daemons in one process: a request reaches the other side's handler with our DID as sender. */
 class Wire {
   readonly handlers = new Map<string, Map<string, Handler>>();
+  /** Whether senders see their peer as connected (then a transition is tried directly before the outbox). */
+  connected = false;
   endpoint(did: string) {
     const mine = new Map<string, Handler>();
     this.handlers.set(did, mine);
     return {
       handle: (type: string, h: Handler) => void mine.set(type, h),
-      // "Not connected": every transition goes through the task outbox, whose appends this test makes fail.
-      isConnected: () => false,
+      isConnected: () => this.connected,
       request: async (to: string, type: string, payload: unknown) => {
         const h = this.handlers.get(to)?.get(type);
         if (!h) throw new Error(`${to} unreachable`);
@@ -48,11 +49,13 @@ class FlakyStore extends EventStore {
   }
 }
 
+interface Side { did: string; store: EventStore; root: Supervisor; tasks: Tasks; close(): Promise<void> }
+
 const noTopics = { subscribe: () => () => undefined, publish: async () => 0 } as unknown as Topics;
 const dirs: { cleanup(): void }[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => d.cleanup()));
 
-async function side(wire: Wire, failures = 0) {
+async function side(wire: Wire, failures = 0): Promise<Side> {
   const id = await identityFromSeed(newSeed());
   const dir = tempDir();
   dirs.push(dir);
@@ -75,8 +78,33 @@ function until(tasks: Tasks, id: string, check: (t: TaskInfo) => boolean): Promi
 }
 
 describe('task actors under supervision', () => {
-  it('past the crash budget the task fails with the reason, the peer is told, other tasks carry on', async () => {
+  it('crossing endings: the requester cancels while the assignee completes; both end canceled', async () => {
     const wire = new Wire();
+    wire.connected = true;
+    const a = await side(wire);
+    const b = await side(wire);
+    try {
+      const t = await a.tasks.create({ to: b.did, skill: 'a2a:v1:cap:x', metadata: {}, input: [] });
+      await until(b.tasks, t.id, (x) => x.state === 'submitted');
+      await b.tasks.update(t.id, 'working', { message: '', parts: [], artifacts: [] });
+      await until(a.tasks, t.id, (x) => x.state === 'working');
+      // Both at once: each copy takes its own verdict first, and the messages cross.
+      const [canceled, completed] = await Promise.all([
+        a.tasks.cancel(t.id, 'no longer needed'),
+        b.tasks.update(t.id, 'completed', { message: 'done', parts: [], artifacts: [] }),
+      ]);
+      expect([canceled.state, completed.state]).toEqual(['canceled', 'completed']);
+      // The requester's verdict wins on both sides.
+      expect((await until(b.tasks, t.id, (x) => x.state === 'canceled')).statusMessage).toBe('no longer needed');
+      expect(a.tasks.get(t.id).state).toBe('canceled');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('past the crash budget the task fails with the reason, the peer is told, other tasks carry on', async () => {
+    const wire = new Wire(); // not connected: every transition goes through the task outbox, whose appends fail
     const a = await side(wire, 4); // the first task's effect crashes 4 times: over the budget of 3 restarts
     const b = await side(wire);
     try {
