@@ -51,7 +51,7 @@ export function createNodeApi(p: NodeServiceParts): NodeApi {
     listTasks: (filter) => p.tasks.list(filter),
     updateTask: (id, target, update) => p.tasks.update(id, target, update),
     cancelTask: (id, reason) => p.tasks.cancel(id, reason),
-    waitTask: (id, timeoutMs, signal) => p.tasks.wait(id, timeoutMs, signal),
+    waitTask: (id, timeoutMs, signal, options) => p.tasks.wait(id, timeoutMs, signal, options),
     subscribeTasks: (onChange) => p.tasks.subscribe(onChange),
     publishTaskEvent: (id, event) => p.tasks.publishEvent(id, event),
     taskEvents: (id, fromSeq) => p.tasks.events(id, fromSeq),

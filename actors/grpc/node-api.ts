@@ -81,8 +81,9 @@ export interface NodeApi {
   listTasks(filter: TaskFilter): { tasks: TaskInfo[]; next?: string };
   updateTask(id: string, target: TaskState, update: TaskUpdate): Promise<TaskInfo>;
   cancelTask(id: string, reason: string): Promise<TaskInfo>;
-  /** Resolves once the task is terminal, or as it is after `timeoutMs` / when `signal` aborts (timedOut). */
-  waitTask(id: string, timeoutMs: number, signal: AbortSignal): Promise<{ task: TaskInfo; timedOut: boolean }>;
+  /** Resolves once the task is terminal (or waits for the requester, with untilInputRequired), or as it is after
+   *  `timeoutMs` / when `signal` aborts (timedOut). */
+  waitTask(id: string, timeoutMs: number, signal: AbortSignal, options?: { untilInputRequired?: boolean }): Promise<{ task: TaskInfo; timedOut: boolean }>;
   /** Every task after each of its transitions here (and each created by a peer). Returns an unsubscribe function. */
   subscribeTasks(onChange: (t: TaskInfo) => void): () => void;
   publishTaskEvent(id: string, event: StreamEventContent): Promise<number>;

@@ -83,7 +83,9 @@ export function taskHandlers(api: NodeApi, ctx: HandlerContext): TaskHandlers {
       const timeoutMs = nonNegative('timeout_ms', req.timeoutMs);
       const abort = new AbortController();
       call.on('cancelled', () => abort.abort());
-      const { task, timedOut } = await api.waitTask(taskId('task_id', req.taskId), Math.min(timeoutMs || FOREVER_MS, FOREVER_MS), abort.signal);
+      const { task, timedOut } = await api.waitTask(taskId('task_id', req.taskId), Math.min(timeoutMs || FOREVER_MS, FOREVER_MS), abort.signal, {
+        untilInputRequired: req.untilInputRequired,
+      });
       return { task: toPbTask(task), timedOut };
     }),
 

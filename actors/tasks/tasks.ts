@@ -323,10 +323,14 @@ export class Tasks {
     return () => this.#observers.delete(observer);
   }
 
-  /** Resolves with the task once it is in a final state (as shown), or as it is after `timeoutMs`. */
-  async wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<{ task: TaskInfo; timedOut: boolean }> {
+  /**
+   * Resolves with the task once it is in a final state (as shown) — or, with `untilInputRequired`, waits for the
+   * requester's answer — or as it is after `timeoutMs`.
+   */
+  async wait(id: string, timeoutMs: number, signal?: AbortSignal, options: { untilInputRequired?: boolean } = {}): Promise<{ task: TaskInfo; timedOut: boolean }> {
+    const done = (t: TaskInfo) => isTerminal(t.state) || (options.untilInputRequired === true && (t.state === 'input-required' || t.state === 'auth-required'));
     const now = this.get(id);
-    if (isTerminal(now.state)) return { task: now, timedOut: false };
+    if (done(now)) return { task: now, timedOut: false };
     return new Promise((resolve) => {
       const finish = (timedOut: boolean) => {
         off();
@@ -334,7 +338,7 @@ export class Tasks {
         signal?.removeEventListener('abort', onAbort);
         resolve({ task: this.get(id), timedOut });
       };
-      const off = this.subscribe((t) => t.id === id && isTerminal(t.state) && finish(false));
+      const off = this.subscribe((t) => t.id === id && done(t) && finish(false));
       const timer = setTimeout(() => finish(true), timeoutMs);
       const onAbort = () => finish(true);
       signal?.addEventListener('abort', onAbort, { once: true });

@@ -5,12 +5,14 @@ import type { MoltmeshClient } from '../../sdk/client.ts';
 import { TaskEventKind, TaskState, type Task } from '../../proto/gen/moltmesh/v1/tasks.ts';
 
 /** wait-task's exit status by outcome (1 and 2 stay the CLI's "error" and "bad usage"). */
-export const WAIT_EXIT = { completed: 0, failed: 3, canceled: 4, rejected: 5, timedOut: 6 } as const;
+export const WAIT_EXIT = { completed: 0, failed: 3, canceled: 4, rejected: 5, timedOut: 6, inputRequired: 7 } as const;
 const EXIT_BY_STATE: Record<number, number> = {
   [TaskState.TASK_STATE_COMPLETED]: WAIT_EXIT.completed,
   [TaskState.TASK_STATE_FAILED]: WAIT_EXIT.failed,
   [TaskState.TASK_STATE_CANCELED]: WAIT_EXIT.canceled,
   [TaskState.TASK_STATE_REJECTED]: WAIT_EXIT.rejected,
+  [TaskState.TASK_STATE_INPUT_REQUIRED]: WAIT_EXIT.inputRequired,
+  [TaskState.TASK_STATE_AUTH_REQUIRED]: WAIT_EXIT.inputRequired,
 };
 
 export default class WaitTask extends BaseCommand {
@@ -19,7 +21,8 @@ export default class WaitTask extends BaseCommand {
     + 'when it has none, the text of its TOKEN events); for a failed, canceled or rejected one, the reason. On a '
     + 'terminal, a live status line (elapsed time, state, events so far) is shown on stderr while waiting.\n\n'
     + `Exit status: ${WAIT_EXIT.completed} completed, ${WAIT_EXIT.failed} failed, ${WAIT_EXIT.canceled} canceled, `
-    + `${WAIT_EXIT.rejected} rejected, ${WAIT_EXIT.timedOut} still open when --timeout passed; 1 error (e.g. unknown task), 2 bad usage.`;
+    + `${WAIT_EXIT.rejected} rejected, ${WAIT_EXIT.timedOut} still open when --timeout passed, ${WAIT_EXIT.inputRequired} waiting for `
+    + 'your input (with --until-input); 1 error (e.g. unknown task), 2 bad usage.';
   static examples = [
     '<%= config.bin %> wait-task --id task_01jy…',
     '<%= config.bin %> wait-task --id task_01jy… --timeout 30s --json | jq -r .output',
@@ -28,6 +31,7 @@ export default class WaitTask extends BaseCommand {
   static flags = {
     id: Flags.string({ required: true, summary: 'Task id (task_…).' }),
     timeout: Flags.string({ summary: 'Give up after this long, e.g. "30s" (exit 6); default: wait until the task ends.' }),
+    'until-input': Flags.boolean({ summary: 'Also return when the task waits for your answer (input-required, auth-required; exit 7): print the question.' }),
   };
 
   async run() {
@@ -49,7 +53,7 @@ export default class WaitTask extends BaseCommand {
     let res;
     try {
       // The call's own deadline leaves the daemon time to answer "timed out" itself.
-      res = await client.a2a.waitTask({ taskId: flags.id, timeoutMs }, timeoutMs ? { timeoutMs: timeoutMs + 10_000 } : {});
+      res = await client.a2a.waitTask({ taskId: flags.id, timeoutMs, untilInputRequired: flags['until-input'] }, timeoutMs ? { timeoutMs: timeoutMs + 10_000 } : {});
     } finally {
       live?.stop();
       process.off('SIGINT', interrupt);
@@ -62,7 +66,9 @@ export default class WaitTask extends BaseCommand {
       rows.push(['Status', `${stateName(task.state)} (still open${flags.timeout ? ` after ${flags.timeout}` : ''})`]);
     } else {
       rows.push(['Status', stateName(task.state)]);
+      const asking = task.state === TaskState.TASK_STATE_INPUT_REQUIRED || task.state === TaskState.TASK_STATE_AUTH_REQUIRED;
       if (completed) rows.push(['Output', output ? quote(output) : '(none)']);
+      else if (asking) rows.push(['Question', quote(task.statusMessage)]);
       else if (task.statusMessage) rows.push(['Reason', quote(task.statusMessage)]);
     }
     this.rows(rows);

@@ -122,8 +122,9 @@ describe('tasks between two daemons', () => {
     const [a, b] = await pair();
     await worker(b);
     const created = await create(a, b, { prompt: 'Summarise', ask: 'Which document?' });
-    const asking = await inState(a.client, created.id, TaskState.TASK_STATE_INPUT_REQUIRED);
-    expect(asking.statusMessage).toBe('Which document?');
+    // WaitTask can return when the requester is asked something, not only at the end.
+    const asked = await a.client.a2a.waitTask({ taskId: created.id, timeoutMs: 15_000, untilInputRequired: true });
+    expect([asked.timedOut, asked.task!.state, asked.task!.statusMessage]).toEqual([false, TaskState.TASK_STATE_INPUT_REQUIRED, 'Which document?']);
     await a.client.a2a.updateTask({ taskId: created.id, state: TaskState.TASK_STATE_WORKING, parts: [{ text: 'the OpenMolt README' }] });
     const { task } = await a.client.a2a.waitTask({ taskId: created.id, timeoutMs: 15_000 });
     expect(task!.state).toBe(TaskState.TASK_STATE_COMPLETED);

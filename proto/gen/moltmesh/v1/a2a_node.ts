@@ -268,7 +268,10 @@ export const A2ANodeService = {
     responseSerialize: (value: CancelTaskResponse): Buffer => Buffer.from(CancelTaskResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CancelTaskResponse => CancelTaskResponse.decode(value),
   },
-  /** Returns when the task is terminal or the timeout passes; NOT_FOUND for an unknown id. */
+  /**
+   * Returns when the task is terminal (or, with until_input_required, waits for the requester) or the timeout
+   * passes; NOT_FOUND for an unknown id.
+   */
   waitTask: {
     path: "/moltmesh.v1.A2ANode/WaitTask" as const,
     requestStream: false as const,
@@ -520,7 +523,10 @@ export interface A2ANodeServer extends UntypedServiceImplementation {
   updateTask: handleUnaryCall<UpdateTaskRequest, UpdateTaskResponse>;
   /** Cancels a task we requested; FAILED_PRECONDITION once terminal, PERMISSION_DENIED for the assignee. */
   cancelTask: handleUnaryCall<CancelTaskRequest, CancelTaskResponse>;
-  /** Returns when the task is terminal or the timeout passes; NOT_FOUND for an unknown id. */
+  /**
+   * Returns when the task is terminal (or, with until_input_required, waits for the requester) or the timeout
+   * passes; NOT_FOUND for an unknown id.
+   */
   waitTask: handleUnaryCall<WaitTaskRequest, WaitTaskResponse>;
   /** Assignee: appends a signed, numbered event to a working task; PERMISSION_DENIED for the requester. */
   publishTaskEvent: handleUnaryCall<PublishTaskEventRequest, PublishTaskEventResponse>;
@@ -792,7 +798,10 @@ export interface A2ANodeClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CancelTaskResponse) => void,
   ): ClientUnaryCall;
-  /** Returns when the task is terminal or the timeout passes; NOT_FOUND for an unknown id. */
+  /**
+   * Returns when the task is terminal (or, with until_input_required, waits for the requester) or the timeout
+   * passes; NOT_FOUND for an unknown id.
+   */
   waitTask(
     request: WaitTaskRequest,
     callback: (error: ServiceError | null, response: WaitTaskResponse) => void,

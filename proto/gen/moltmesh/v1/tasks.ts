@@ -349,6 +349,8 @@ export interface WaitTaskRequest {
   taskId: string;
   /** 0 = wait until terminal (bounded only by the call deadline) */
   timeoutMs: number;
+  /** also return when the task waits for the requester (INPUT_REQUIRED, AUTH_REQUIRED) */
+  untilInputRequired: boolean;
 }
 
 export interface WaitTaskResponse {
@@ -2083,7 +2085,7 @@ export const CancelTaskResponse: MessageFns<CancelTaskResponse> = {
 };
 
 function createBaseWaitTaskRequest(): WaitTaskRequest {
-  return { taskId: "", timeoutMs: 0 };
+  return { taskId: "", timeoutMs: 0, untilInputRequired: false };
 }
 
 export const WaitTaskRequest: MessageFns<WaitTaskRequest> = {
@@ -2093,6 +2095,9 @@ export const WaitTaskRequest: MessageFns<WaitTaskRequest> = {
     }
     if (message.timeoutMs !== 0) {
       writer.uint32(16).int64(message.timeoutMs);
+    }
+    if (message.untilInputRequired !== false) {
+      writer.uint32(24).bool(message.untilInputRequired);
     }
     return writer;
   },
@@ -2126,6 +2131,14 @@ export const WaitTaskRequest: MessageFns<WaitTaskRequest> = {
             message.timeoutMs = longToNumber(reader.int64());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.untilInputRequired = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2150,6 +2163,11 @@ export const WaitTaskRequest: MessageFns<WaitTaskRequest> = {
         : isSet(object.timeout_ms)
         ? globalThis.Number(object.timeout_ms)
         : 0,
+      untilInputRequired: isSet(object.untilInputRequired)
+        ? globalThis.Boolean(object.untilInputRequired)
+        : isSet(object.until_input_required)
+        ? globalThis.Boolean(object.until_input_required)
+        : false,
     };
   },
 
@@ -2161,6 +2179,9 @@ export const WaitTaskRequest: MessageFns<WaitTaskRequest> = {
     if (message.timeoutMs !== 0) {
       obj.timeoutMs = Math.round(message.timeoutMs);
     }
+    if (message.untilInputRequired !== false) {
+      obj.untilInputRequired = message.untilInputRequired;
+    }
     return obj;
   },
 
@@ -2171,6 +2192,7 @@ export const WaitTaskRequest: MessageFns<WaitTaskRequest> = {
     const message = createBaseWaitTaskRequest();
     message.taskId = object.taskId ?? "";
     message.timeoutMs = object.timeoutMs ?? 0;
+    message.untilInputRequired = object.untilInputRequired ?? false;
     return message;
   },
 };
