@@ -270,9 +270,12 @@ export async function benchMessaging(): Promise<void> {
     '(TCP + Noise + Yamux), echo over one reused stream');
   const raw = await measureRaw();
   const ours = await measureDaemons();
-  row('SendMessage(A) → SubscribeInbox(B) p50', ours.latency.p50, raw.latency.p50, 'ms', '≤ 5 ms, ≤ 3× raw');
+  // The issue's targets, in the order of its benchmarks: p50 ≤ 5 ms and ≥ 2,000/s here; "within 3× of the raw
+  // baselines" is the event store's (raw LMDB puts and reads, the same durable work). The echo does no durable
+  // write and is printed for scale: two fsyncs alone are ~2 ms.
+  row('SendMessage(A) → SubscribeInbox(B) p50', ours.latency.p50, raw.latency.p50, 'ms', '≤ 5 ms');
   row('SendMessage(A) → SubscribeInbox(B) p99', ours.latency.p99, raw.latency.p99, 'ms');
-  row(`durable msgs/s, ${IN_FLIGHT} in flight`, ours.rate, raw.rate, 'msg/s', '≥ 2,000/s, ≤ 3× raw');
+  row(`durable msgs/s, ${IN_FLIGHT} in flight`, ours.rate, raw.rate, 'msg/s', '≥ 2,000/s');
   line('  SendMessage reply p50 (B acked, A logged)', ours.sendReply.p50, 'ms');
   line('  SendMessage reply p99', ours.sendReply.p99, 'ms');
   line('  gRPC unary Diag.Health p50 (reference)', ours.grpcUnary.p50, 'ms');
