@@ -20,6 +20,10 @@ export const KIND_FLAGS = ['token', 'tool-call', 'progress', 'artifact', 'status
 
 export const stateName = (s: number): string => TASK_STATE[s] ?? String(s);
 export const roleName = (r: number): string => TASK_ROLE[r] ?? String(r);
+const REQUESTER = TASK_ROLE.indexOf('REQUESTER');
+const ASSIGNEE = TASK_ROLE.indexOf('ASSIGNEE');
+const PROGRESS = TASK_EVENT_KIND.indexOf('PROGRESS');
+const STATUS = TASK_EVENT_KIND.indexOf('STATUS');
 export const kindName = (k: number): string => TASK_EVENT_KIND[k] ?? String(k);
 
 /** `input-required` → TaskState.TASK_STATE_INPUT_REQUIRED. */
@@ -93,7 +97,7 @@ export function when(ms: number, now = Date.now()): string {
 }
 
 /** The other party, seen from our side: "to did:…" for a task we asked for, "from did:…" for one we do. */
-export const peerOf = (t: Task): string => (t.role === 1 ? `to ${t.assignee}` : `from ${t.requester}`);
+export const peerOf = (t: Task): string => (t.role === REQUESTER ? `to ${t.assignee}` : `from ${t.requester}`);
 
 /** `task_01…  WORKING  text-generation  to did:key:…  2m 3s ago` (the columns of list-tasks). */
 export function taskCells(t: Task, now = Date.now()): string[] {
@@ -109,8 +113,8 @@ export function incomingLine(t: Task): string {
 /** `#3  TOKEN  "text"`, `#4  PROGRESS  50%  "note"`, `#5  TOOL_CALL  {"tool":…}`, `#6  ARTIFACT  name: "…"`. */
 export function eventLine(e: TaskEvent): string {
   const parts = [`#${e.seq}`, kindName(e.kind)];
-  if (e.kind === 3) parts.push(`${Math.round(e.progress * 1000) / 10}%`);
-  if (e.kind === 5 && e.state) parts.push(stateName(e.state));
+  if (e.kind === PROGRESS) parts.push(`${Math.round(e.progress * 1000) / 10}%`);
+  if (e.kind === STATUS && e.state) parts.push(stateName(e.state));
   if (e.text) parts.push(quote(e.text));
   if (e.dataJson) parts.push(e.dataJson);
   if (e.artifact) parts.push(`${e.artifact.name || e.artifact.artifactId}: ${e.artifact.parts.map((p) => partText(p)).join(' ')}`);
@@ -122,8 +126,8 @@ export function taskRows(t: Task): Array<[string, string | number]> {
   const rows: Array<[string, string | number]> = [
     ['Task ID', t.id],
     ['Role', roleName(t.role)],
-    ['Requester', t.role === 1 ? `${t.requester} (you)` : t.requester],
-    ['Assignee', t.role === 2 ? `${t.assignee} (you)` : t.assignee],
+    ['Requester', t.role === REQUESTER ? `${t.requester} (you)` : t.requester],
+    ['Assignee', t.role === ASSIGNEE ? `${t.assignee} (you)` : t.assignee],
     ['Skill', skillName(t.skill)],
     ['State', stateName(t.state)],
   ];
