@@ -370,6 +370,9 @@ export class Tasks {
     } catch (err) {
       return { type: 'task.ack', payload: { error: err instanceof Error ? err.message : String(err), permanent: true } };
     }
+    // An early message waits for the ones before it (usually right behind it) before it joins the line: in the
+    // line it would hold up the very message it waits for.
+    await this.#ready(wire.taskId, wire.n);
     // One message at a time per task: the next waits for the one before it to settle.
     const previous = this.#serving.get(wire.taskId) ?? Promise.resolve();
     const serving = previous.then(() => this.#serve(wire));
@@ -402,20 +405,14 @@ export class Tasks {
       return { applied: true };
     }
 
-    let snapshot = this.#snapshot(taskId);
+    const snapshot = this.#snapshot(taskId);
     // Its creation may still be on the way (deliveries are independent): the sender retries.
     if (!snapshot) return { error: `task ${taskId} is not known here yet`, permanent: false };
     const ctx = snapshot.context as TaskContext;
     const peer = ctx.self === ctx.requester ? ctx.assignee : ctx.requester;
     if (from !== peer) return { error: `not a party to task ${taskId}`, permanent: true };
 
-    let verdict = sequencePeerMessage(ctx, snapshot.status === 'done', n);
-    if (verdict === 'early') {
-      await this.#received(taskId, n - 1, EARLY_WAIT_MS);
-      snapshot = this.#snapshot(taskId)!;
-      verdict = sequencePeerMessage(snapshot.context as TaskContext, snapshot.status === 'done', n);
-    }
-    switch (verdict) {
+    switch (sequencePeerMessage(ctx, snapshot.status === 'done', n)) {
       case 'repeat':
         return { applied: true };
       case 'early':
@@ -441,24 +438,27 @@ export class Tasks {
     return { error: `${message.type} refused: task is ${taskStateOf(actor.snapshot.value)} (${why})`, permanent: true };
   }
 
-  /** Resolves once the task's copy has consumed the peer's message `n` (or after `ms`). */
-  #received(taskId: string, n: number, ms: number): Promise<void> {
-    const actor = this.#live.get(taskId);
-    if (!actor) return Promise.resolve();
+  /**
+   * Resolves once the task is here and message `n` is next for it, or finished (either way `#serve` can decide at
+   * once), or after EARLY_WAIT_MS (then `#serve` answers "early" and the sender's outbox tries again later).
+   */
+  #ready(taskId: string, n: number): Promise<void> {
+    const ready = () => {
+      const snapshot = this.#snapshot(taskId);
+      return snapshot !== undefined && (snapshot.status === 'done' || (snapshot.context as TaskContext).received >= n - 1);
+    };
+    if (n === 1 || ready()) return Promise.resolve();
     return new Promise((resolve) => {
-      const check = () => {
-        if ((actor.snapshot.context as TaskContext).received >= n || actor.done) done();
-      };
       const done = () => {
         off();
         clearTimeout(timer);
         resolve();
       };
-      const off = actor.subscribe(check);
-      const timer = setTimeout(done, ms);
-      check();
+      const off = this.subscribe((t) => t.id === taskId && ready() && done());
+      const timer = setTimeout(done, EARLY_WAIT_MS);
     });
   }
+
 
   /** The other copy acknowledged message n: if it was this copy's ending, the ending is final now. */
   #onDelivered(d: OutboxDeliveryContext): void {

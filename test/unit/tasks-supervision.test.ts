@@ -17,6 +17,8 @@ class Wire {
   readonly handlers = new Map<string, Map<string, Handler>>();
   /** Whether senders see their peer as connected (then a transition is tried directly before the outbox). */
   connected = false;
+  /** Holds a request back this long before it reaches the other side (reordering on the wire). */
+  delay: (type: string, payload: unknown) => number = () => 0;
   endpoint(did: string) {
     const mine = new Map<string, Handler>();
     this.handlers.set(did, mine);
@@ -26,6 +28,8 @@ class Wire {
       request: async (to: string, type: string, payload: unknown) => {
         const h = this.handlers.get(to)?.get(type);
         if (!h) throw new Error(`${to} unreachable`);
+        const ms = this.delay(type, payload);
+        if (ms > 0) await new Promise((r) => setTimeout(r, ms));
         // Through a structured clone, as through the wire: no shared objects.
         return { payload: structuredClone((await h({ from: did, to, payload: structuredClone(payload) })).payload) };
       },
@@ -97,6 +101,28 @@ describe('task actors under supervision', () => {
       // The requester's verdict wins on both sides.
       expect((await until(b.tasks, t.id, (x) => x.state === 'canceled')).statusMessage).toBe('no longer needed');
       expect(a.tasks.get(t.id).state).toBe('canceled');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('a message that overtakes the one before it waits for it, and both are applied in order at once', async () => {
+    const wire = new Wire();
+    wire.connected = true;
+    // The assignee's ACCEPT (its message 1) is slow on the wire; its REQUEST_INPUT (message 2) overtakes it.
+    wire.delay = (type, payload) => (type === 'task' && (payload as { message: { type: string } }).message.type === 'ACCEPT' ? 150 : 0);
+    const a = await side(wire);
+    const b = await side(wire);
+    try {
+      const t = await a.tasks.create({ to: b.did, skill: 'a2a:v1:cap:x', metadata: {}, input: [] });
+      await until(b.tasks, t.id, (x) => x.state === 'submitted');
+      await b.tasks.update(t.id, 'working', { message: '', parts: [], artifacts: [] });
+      await b.tasks.update(t.id, 'input-required', { message: 'which one?', parts: [], artifacts: [] });
+      expect((await until(a.tasks, t.id, (x) => x.state === 'input-required')).statusMessage).toBe('which one?');
+      // Both went directly and were answered: nothing had to wait in the task outbox for a retry. (Had message 2
+      // been answered "early", it would have been queued there before message 1 was applied.)
+      expect(b.tasks.outbox.list({})).toEqual([]);
     } finally {
       await a.close();
       await b.close();
