@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { loadConfig, type ConfigOf, type Loaded, type Schema } from '../runtime/config.ts';
 import { invalid } from '../runtime/errors.ts';
+import { capabilityProblem } from './capability.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -15,8 +16,8 @@ export const daemonSchema = {
     description: { type: 'string', default: '', doc: 'One line about what this agent does.' },
     capabilities: {
       type: 'string[]', default: [], doc: 'Capabilities advertised on the DHT, e.g. ["text-generation"].',
-      check: (caps: string[]) => caps.find((c) => !/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/.test(c)) !== undefined
-        ? 'each capability is a non-empty word of letters, digits and . _ : / - (no spaces)' : undefined,
+      // The same rule as a task's skill and a card's capabilities (actors/capability.ts).
+      check: (caps: string[]) => caps.map(capabilityProblem).find((p) => p !== undefined),
     },
   },
   network: {

@@ -51,7 +51,7 @@
 import { multiaddr } from '@multiformats/multiaddr';
 import { publicKeyFromDid, isDid } from '../identity/did.ts';
 import { verifySignature } from '../identity/ed25519.ts';
-import { skillId, SKILL_PREFIX } from '../tasks/protocol.ts';
+import { capabilityId as skillId, CAPABILITY_PREFIX as SKILL_PREFIX } from '../capability.ts';
 import type { JsonValue } from '../../machines/task.ts';
 import { decodeCanonical, encodeCanonical, NotCanonical, type CborValue } from './canonical-cbor.ts';
 import { nameProblem } from './names.ts';

@@ -6,6 +6,7 @@
 //   `task.events` { taskId, after, limit } the requester asks the assignee for stored stream events after `after`
 //                                          (recovering what GossipSub lost); answered { events, last }.
 import { invalid } from '../../runtime/errors.ts';
+import { CAPABILITY_PREFIX, capabilityId } from '../capability.ts';
 import { isDid } from '../identity/did.ts';
 import {
   isTaskEventType,
@@ -20,9 +21,7 @@ import {
 export const TASK_ENVELOPE = 'task';
 export const TASK_EVENTS_ENVELOPE = 'task.events';
 export const TASK_ID = /^task_[0-9A-HJKMNP-TV-Z]{26}$/;
-export const SKILL_PREFIX = 'a2a:v1:cap:';
-/** A capability name: lowercase words of letters and digits joined by `-` (or `_`, `.`), at most 64 characters. */
-const SKILL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export { CAPABILITY_PREFIX as SKILL_PREFIX };
 
 /** Bounds on what one task may carry, so a task fits in one envelope with room to spare. */
 export const TASK_LIMITS = {
@@ -42,14 +41,8 @@ export interface TaskWireMessage {
   message: TaskPeerMessage;
 }
 
-/** `text-generation` or `a2a:v1:cap:text-generation` → the capability id. */
-export function skillId(field: string, skill: string): string {
-  const name = skill.startsWith(SKILL_PREFIX) ? skill.slice(SKILL_PREFIX.length) : skill;
-  if (!SKILL_NAME.test(name)) {
-    throw invalid(field, `"${skill}" is not a skill: use a capability name such as text-generation (lowercase letters, digits, - _ .; at most 64), optionally prefixed ${SKILL_PREFIX}`);
-  }
-  return SKILL_PREFIX + name;
-}
+/** A task's skill is a capability id (actors/capability.ts). */
+export const skillId = capabilityId;
 
 function str(field: string, v: unknown, max = TASK_LIMITS.text): string {
   if (typeof v !== 'string') throw invalid(field, 'not a string');

@@ -190,5 +190,7 @@ describe('the daemon schema', () => {
     expect((await fails('[messaging]\nmax_message_bytes = 2000000\n')).field).toBe('messaging.max_message_bytes');
     expect((await fails('[messaging]\nretry_initial = "10m"\nretry_max = "1m"\n')).field).toBe('messaging.retry_max');
     expect((await fails('[agent]\ncapabilities = ["text generation"]\n')).field).toBe('agent.capabilities');
+    // The same rule as a task's skill: lowercase, digits, - _ . (optionally a2a:v1:cap:).
+    expect((await fails('[agent]\ncapabilities = ["Text-Generation"]\n')).message).toContain('lowercase letters');
   });
 });

@@ -272,7 +272,7 @@ describe('Agent Cards', () => {
     expect(reasonOf(() => signCard(huge, A))).toBe('too-large');
     const cases: [Partial<CardContent> | Record<string, unknown>, string, RegExp][] = [
       [{ capabilities: ['text-generation'] }, 'card.capabilities[0]', /a2a:v1:cap:text-generation/],
-      [{ capabilities: ['a2a:v1:cap:Text Gen'] }, 'card.capabilities[0]', /not a skill/],
+      [{ capabilities: ['a2a:v1:cap:Text Gen'] }, 'card.capabilities[0]', /is not a capability/],
       [{ capabilities: ['a2a:v1:cap:x', 'a2a:v1:cap:x'] }, 'card.capabilities[1]', /listed twice/],
       [{ name: 'Swift' }, 'card.name', /lowercase/],
       [{ addresses: ['not-an-address'] }, 'card.addresses[0]', /not a multiaddr/],
