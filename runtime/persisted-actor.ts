@@ -227,6 +227,8 @@ export class PersistedActor {
     const finalSnapshot = final ? { seq: lastSeq, state: stateOf(snapshot) } : undefined;
     const seq = await this.#o.store.append(this.stream, stored, { expectedHead, rows: allRows, snapshot: finalSnapshot });
     if (final) this.#lastSnapshotSeq = seq;
+    // Retired with this append: their results, whenever they come, no longer matter.
+    if (final && retire) this.#forgetPendingEffects();
 
     // Durable: now the new state is real.
     this.#snapshot = snapshot;
@@ -260,13 +262,19 @@ export class PersistedActor {
           return this.#commit([], events ?? [], last ? [ack, liveRow(this.stream, false)] : [ack], this.#seq);
         }).then(() => {
           this.#pendingEffects.delete(id);
-          if (this.#pendingEffects.size === 0) for (const resolve of this.#settledWaiters.splice(0)) resolve();
+          if (this.#pendingEffects.size === 0) this.#forgetPendingEffects();
         }, (err) => this.#o.onCrash(err));
       },
       (err) => {
         if (!this.#stopped) this.#o.onCrash(err);
       },
     );
+  }
+
+  /** No effect is pending any more (all acknowledged, or retired): wake effectsSettled(). */
+  #forgetPendingEffects(): void {
+    this.#pendingEffects.clear();
+    for (const resolve of this.#settledWaiters.splice(0)) resolve();
   }
 
   #arm(id: string, due: number, event: EventObject): void {

@@ -9,7 +9,8 @@ import type { AnyEventObject, AnyMachineSnapshot } from 'xstate';
 import type { Clock, Random } from '../../runtime/clock.ts';
 import type { EventStore } from '../../runtime/event-store.ts';
 import { foldStream, PersistedActor } from '../../runtime/persisted-actor.ts';
-import { crashRelay, Supervisor } from '../../runtime/supervisor.ts';
+import type { Supervisor } from '../../runtime/supervisor.ts';
+import { SupervisedActors } from '../../runtime/supervised-actors.ts';
 import type { Effect } from '../../runtime/transitions.ts';
 import {
   outboxDelivery,
@@ -68,32 +69,33 @@ export class Outbox {
   readonly #o: OutboxOptions;
   readonly #kind: DeliveryKind;
   readonly #counts: string;
-  readonly #live = new Map<string, PersistedActor>();
+  /** One actor per unfinished delivery; a finished one leaves memory (its log and snapshot stay on disk). */
+  readonly #live: SupervisedActors;
 
   constructor(options: OutboxOptions) {
     this.#o = options;
     this.#kind = options.kind ?? MESSAGE_DELIVERY;
     this.#counts = this.#kind.prefix.replace(/\/$/, '');
+    this.#live = new SupervisedActors({
+      supervisor: options.supervisor,
+      actorOptions: (id, onCrash) => this.#actorOptions(id, onCrash),
+      onFailed: (id, reason) => this.#markFailed(id, reason),
+      onTransition: (_id, _actor, t) => {
+        if (this.#o.onDelivered && outboxStateOf(t.snapshot.value) === 'delivered') this.#o.onDelivered(t.snapshot.context as OutboxDeliveryContext);
+      },
+    });
   }
 
   /** Resume every delivery that has not reached a final state. */
   async start(): Promise<void> {
     for (const stream of [...this.#o.store.liveStreams(this.#kind.prefix)]) {
-      await this.#supervise(stream.slice(this.#kind.prefix.length));
+      await this.#live.resume(stream.slice(this.#kind.prefix.length));
     }
   }
 
   /** Durably queue a message and start delivering it. Resolves once the message is in the log. */
-  async enqueue(input: Omit<OutboxDeliveryInput, 'createdAt'>): Promise<PersistedActor> {
-    // The actor exists before its supervisor does; crashes in between are forwarded once it is supervised.
-    const relay = crashRelay();
-    const actor = await PersistedActor.create(
-      this.#actorOptions(input.id, relay.report),
-      { ...input, createdAt: this.#o.clock.now() },
-      [{ type: 'SEND' }],
-    );
-    await this.#supervise(input.id, actor, relay.bind);
-    return actor;
+  enqueue(input: Omit<OutboxDeliveryInput, 'createdAt'>): Promise<PersistedActor> {
+    return this.#live.create(input.id, { ...input, createdAt: this.#o.clock.now() }, [{ type: 'SEND' }]);
   }
 
   /**
@@ -114,7 +116,7 @@ export class Outbox {
 
   /** A peer came online: retry what waits for it now, not at the end of its back-off. */
   peerConnected(did: string): void {
-    for (const actor of this.#live.values()) {
+    for (const [, actor] of this.#live.entries()) {
       const ctx = actor.snapshot.context as OutboxDeliveryContext;
       if (ctx.to === did) actor.send({ type: 'PEER_CONNECTED' }).catch(() => undefined);
     }
@@ -154,47 +156,13 @@ export class Outbox {
     return { queued: 0, sending: 0, retrying: 0, delivered: 0, expired: 0, rejected: 0, failed: 0, ...this.#o.store.counts(this.#counts) };
   }
 
-  async #supervise(id: string, created?: PersistedActor, bindCrash?: (crash: (e: unknown) => void) => void): Promise<void> {
-    let first = created;
-    await this.#o.supervisor.startChild({
-      id,
-      onFailed: (reason) => this.#markFailed(id, reason),
-      start: async (crash) => {
-        const actor = first ?? (await PersistedActor.recover(this.#actorOptions(id, crash)));
-        if (first) bindCrash?.(crash);
-        first = undefined;
-        this.#track(id, actor);
-        return { stop: () => this.#untrack(id, actor) };
-      },
-    });
-  }
-
   /**
    * Past its crash budget the delivery's actor is stopped for good, so the FAIL event is settled on its stream
    * without it (the runtime retires its effects and timers in the same transaction): the failure is durable and
    * a restart does not resume the delivery.
    */
   async #markFailed(id: string, reason: string): Promise<void> {
-    this.#live.delete(id);
     await PersistedActor.settle(this.#actorOptions(id, () => undefined), { type: 'FAIL', reason });
-  }
-
-  #track(id: string, actor: PersistedActor): void {
-    this.#live.set(id, actor);
-    // Deferred, so every listener of the final transition (e.g. a waiting SendMessage) still sees it.
-    const evictWhenDone = () => {
-      if (actor.done) queueMicrotask(() => void this.#o.supervisor.stopChild(id));
-    };
-    actor.subscribe((t) => {
-      if (this.#o.onDelivered && outboxStateOf(t.snapshot.value) === 'delivered') this.#o.onDelivered(t.snapshot.context as OutboxDeliveryContext);
-      evictWhenDone();
-    });
-    evictWhenDone();
-  }
-
-  async #untrack(id: string, actor: PersistedActor): Promise<void> {
-    if (this.#live.get(id) === actor) this.#live.delete(id);
-    await actor.stop();
   }
 
   #actorOptions(id: string, onCrash: (e: unknown) => void) {

@@ -12,7 +12,8 @@ import { ApiError, invalid, notFound } from '../../runtime/errors.ts';
 import { liveRow, type EventStore } from '../../runtime/event-store.ts';
 import { newId } from '../../runtime/ids.ts';
 import { foldStream, PersistedActor, type Transition } from '../../runtime/persisted-actor.ts';
-import { crashRelay, Supervisor } from '../../runtime/supervisor.ts';
+import { Supervisor } from '../../runtime/supervisor.ts';
+import { SupervisedActors } from '../../runtime/supervised-actors.ts';
 import { step, type Effect } from '../../runtime/transitions.ts';
 import type { OutboxDeliveryContext } from '../../machines/outbox-delivery.ts';
 import {
@@ -124,7 +125,7 @@ export class Tasks {
   /** Supervises one actor per unfinished task (finished ones are evicted; their final snapshot is on disk). */
   readonly #actors: Supervisor;
   readonly #deliveries: Supervisor;
-  readonly #live = new Map<string, PersistedActor>();
+  readonly #live: SupervisedActors;
   /** Peer messages are served one at a time per task, so numbering is checked against settled state. */
   readonly #serving = new Map<string, Promise<unknown>>();
   readonly #listeners = new Set<(t: TaskInfo) => void>();
@@ -141,6 +142,12 @@ export class Tasks {
       },
     });
     this.#actors = new Supervisor(`${o.supervisor.path}/tasks`, { clock: o.clock });
+    this.#live = new SupervisedActors({
+      supervisor: this.#actors,
+      actorOptions: (id, onCrash) => this.#actorOptions(id, onCrash),
+      onFailed: (id, reason) => this.#abort(id, reason),
+      onTransition: (id, actor, t) => this.#onTransition(id, actor, t),
+    });
     this.#deliveries = new Supervisor(`${o.supervisor.path}/tasks/outbox`, { clock: o.clock });
     this.outbox = new Outbox({
       store: o.store, clock: o.clock, random: o.random, transport: o.transport, supervisor: this.#deliveries,
@@ -170,11 +177,11 @@ export class Tasks {
         tree: () => ({ ...actors.tree(), children: [...actors.tree().children, deliveries.tree()] }),
       }),
     });
-    for (const stream of [...this.#o.store.liveStreams(TASK_PREFIX)]) await this.#supervise(stream.slice(TASK_PREFIX.length));
-    for (const actor of this.#live.values()) this.#followEvents(actor.snapshot);
+    for (const stream of [...this.#o.store.liveStreams(TASK_PREFIX)]) await this.#live.resume(stream.slice(TASK_PREFIX.length));
+    for (const [, actor] of this.#live.entries()) this.#followEvents(actor.snapshot);
     await this.outbox.start();
     // An ending whose acknowledgement landed just before a crash: confirm it now.
-    for (const actor of this.#live.values()) {
+    for (const [, actor] of this.#live.entries()) {
       const ctx = actor.snapshot.context as TaskContext;
       if (!isClosing(actor.snapshot.value)) continue;
       const [delivery] = this.outbox.list({ id: `${ctx.id}.${ctx.sent}` });
@@ -318,7 +325,7 @@ export class Tasks {
 
   /** Reports every live task now, each one created later, and every transition (see TaskObserver). */
   observe(observer: TaskObserver): () => void {
-    for (const [id, actor] of this.#live) observer.actor(TASK_PREFIX + id, actor.snapshot);
+    for (const [id, actor] of this.#live.entries()) observer.actor(TASK_PREFIX + id, actor.snapshot);
     this.#observers.add(observer);
     return () => this.#observers.delete(observer);
   }
@@ -472,49 +479,17 @@ export class Tasks {
   // ── Actors ─────────────────────────────────────────────────────────────────────────────────────────────
 
   async #start(id: string, input: TaskInput): Promise<PersistedActor> {
-    const relay = crashRelay();
-    const actor = await PersistedActor.create(this.#actorOptions(id, relay.report), input);
-    await this.#supervise(id, actor, relay.bind);
+    const actor = await this.#live.create(id, input);
     for (const o of this.#observers) o.actor(TASK_PREFIX + id, actor.snapshot);
     this.#emit(actor.snapshot);
     return actor;
-  }
-
-  async #supervise(id: string, created?: PersistedActor, bindCrash?: (crash: (e: unknown) => void) => void): Promise<void> {
-    let first = created;
-    await this.#actors.startChild({
-      id,
-      onFailed: (reason) => this.#abort(id, reason),
-      start: async (crash) => {
-        const actor = first ?? (await PersistedActor.recover(this.#actorOptions(id, crash)));
-        if (first) bindCrash?.(crash);
-        first = undefined;
-        this.#live.set(id, actor);
-        actor.subscribe((t) => this.#onTransition(id, actor, t));
-        if (actor.done) this.#evictWhenSettled(id, actor);
-        return {
-          stop: async () => {
-            if (this.#live.get(id) === actor) this.#live.delete(id);
-            await actor.stop();
-          },
-        };
-      },
-    });
   }
 
   #onTransition(id: string, actor: PersistedActor, t: Transition): void {
     for (const o of this.#observers) o.transition(TASK_PREFIX + id, t.event, t.snapshot);
     this.#emit(t.snapshot);
     this.#events.touch(id);
-    if (!actor.done) return;
-    this.#events.unfollow(id);
-    this.#evictWhenSettled(id, actor);
-  }
-
-  /** A finished task leaves memory once its last messages are in the outbox (its log and snapshot stay on disk). */
-  #evictWhenSettled(id: string, actor: PersistedActor): void {
-    // Deferred, so every listener of the final transition still sees the actor.
-    void actor.effectsSettled().then(() => queueMicrotask(() => void this.#actors.stopChild(id)));
+    if (actor.done) this.#events.unfollow(id);
   }
 
   /**
@@ -522,7 +497,6 @@ export class Tasks {
    * its stream without the actor), and the other side is told through the outbox like any transition of ours.
    */
   async #abort(id: string, reason: string): Promise<void> {
-    this.#live.delete(id);
     const options = this.#actorOptions(id, () => undefined);
     const lastEventSeq = this.#events.head(id);
     await PersistedActor.settle(options, { type: 'ABORT', by: this.#o.did, reason: `task actor failed: ${reason}`.slice(0, 1000), lastEventSeq });
