@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Errors, Flags } from '@oclif/core';
-import type { MoltmeshClient } from '../sdk/client.ts';
+import type { MoltmeshClient, ServerStream } from '../sdk/client.ts';
 
 export interface GlobalFlags {
   'data-dir'?: string;
@@ -59,6 +59,36 @@ export abstract class BaseCommand extends Command {
     const { connectClient } = await import('../sdk/client.ts');
     this.conn = connectClient({ dataDir: target.dataDir, grpcAddr: target.grpcAddr });
     return this.conn;
+  }
+
+  /**
+   * Prints a live server stream, one line per item (`line` may skip one with undefined), until it ends, Ctrl-C
+   * or a daemon shutdown (a normal end for a subscriber). `notice` goes to stderr even with --json: stdout carries
+   * only the items. Resolves with how it ended.
+   */
+  protected async follow<T>(stream: ServerStream<T>, notice: string, line: (item: T) => string | undefined): Promise<'ended' | 'interrupted' | 'daemon-stopped'> {
+    let interrupted = false;
+    const stop = () => {
+      interrupted = true;
+      stream.cancel();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    process.stderr.write(`${notice} (Ctrl-C to stop)\n`);
+    try {
+      for await (const item of stream) {
+        const text = line(item);
+        if (text !== undefined) process.stdout.write(`${text}\n`);
+      }
+      return interrupted ? 'interrupted' : 'ended';
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'UNAVAILABLE' || /not running/.test((e as Error).message)) throw e;
+      process.stderr.write('daemon stopped; subscription ended\n');
+      return 'daemon-stopped';
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
   }
 
   /** Bad usage that the flag parser cannot see (exit 2, like oclif's own parse errors). */

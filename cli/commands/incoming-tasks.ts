@@ -20,21 +20,6 @@ export default class IncomingTasks extends BaseCommand {
     const client = await this.client(flags);
     await client.ready();
     const stream = client.a2a.subscribeIncomingTasks({ skill: flags.skill ?? '', includePending: flags.pending });
-    const stop = () => stream.cancel();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    process.stderr.write('subscribed. waiting for tasks... (Ctrl-C to stop)\n');
-    try {
-      for await (const { task } of stream) {
-        if (!task) continue;
-        process.stdout.write(`${json ? JSON.stringify(taskJson(task)) : incomingLine(task)}\n`);
-      }
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'UNAVAILABLE' || /not running/.test((e as Error).message)) throw e;
-      process.stderr.write('daemon stopped; subscription ended\n');
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    }
+    await this.follow(stream, 'subscribed. waiting for tasks...', ({ task }) => task && (json ? JSON.stringify(taskJson(task)) : incomingLine(task)));
   }
 }

@@ -18,23 +18,6 @@ export default class SubscribeInbox extends BaseCommand {
     // Fail now, with "daemon not running", rather than waiting silently.
     await client.ready();
     const stream = client.a2a.subscribeInbox({ includeUnread: flags.unread });
-    const stop = () => stream.cancel();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    // Status lines go to stderr even with --json: stdout carries only messages.
-    process.stderr.write('subscribed. waiting for messages... (Ctrl-C to stop)\n');
-    try {
-      for await (const { message: m } of stream) {
-        if (!m) continue;
-        process.stdout.write(`${json ? JSON.stringify(messageJson(m)) : messageLine(m)}\n`);
-      }
-    } catch (e) {
-      // The daemon ending the stream because it is shutting down is a normal end for a subscriber.
-      if ((e as { code?: string }).code !== 'UNAVAILABLE' || /not running/.test((e as Error).message)) throw e;
-      process.stderr.write('daemon stopped; subscription ended\n');
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    }
+    await this.follow(stream, 'subscribed. waiting for messages...', ({ message: m }) => m && (json ? JSON.stringify(messageJson(m)) : messageLine(m)));
   }
 }

@@ -24,28 +24,7 @@ export default class SubscribeTaskEvents extends BaseCommand {
     // Fail now, with "daemon not running" or "not found", rather than after the status line.
     await client.a2a.getTask({ taskId: flags.id });
     const stream = client.a2a.subscribeTaskEvents({ taskId: flags.id, fromSeq: flags['from-seq'] ?? 0 });
-    let interrupted = false;
-    const stop = () => {
-      interrupted = true;
-      stream.cancel();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    // Status lines go to stderr even with --json: stdout carries only events.
-    process.stderr.write(`following task ${flags.id}... (Ctrl-C to stop)\n`);
-    try {
-      for await (const { event } of stream) {
-        if (!event) continue;
-        process.stdout.write(`${json ? JSON.stringify(eventJson(event)) : eventLine(event)}\n`);
-      }
-      if (!interrupted) process.stderr.write('task ended; no more events\n');
-    } catch (e) {
-      // The daemon ending the stream because it is shutting down is a normal end for a subscriber.
-      if ((e as { code?: string }).code !== 'UNAVAILABLE' || /not running/.test((e as Error).message)) throw e;
-      process.stderr.write('daemon stopped; subscription ended\n');
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    }
+    const end = await this.follow(stream, `following task ${flags.id}...`, ({ event }) => event && (json ? JSON.stringify(eventJson(event)) : eventLine(event)));
+    if (end === 'ended') process.stderr.write('task ended; no more events\n');
   }
 }
