@@ -44,7 +44,7 @@ export interface NameInput {
   retryMs: number;
 }
 
-/** What one record says (the shape of actors/discovery/records.ts `NameContent`), before the shell signs it. */
+/** What one record says, before the shell signs it (actors/discovery/records.ts signs and checks exactly this). */
 export interface NameRecordParams {
   name: string;
   did: string;

@@ -51,7 +51,8 @@
 import { multiaddr } from '@multiformats/multiaddr';
 import { publicKeyFromDid, isDid } from '../identity/did.ts';
 import { verifySignature } from '../identity/ed25519.ts';
-import { capabilityId as skillId, CAPABILITY_PREFIX as SKILL_PREFIX } from '../capability.ts';
+import { capabilityId, CAPABILITY_PREFIX } from '../capability.ts';
+import type { NameRecordParams } from '../../machines/name.ts';
 import type { JsonValue } from '../../machines/task.ts';
 import { decodeCanonical, encodeCanonical, NotCanonical, type CborValue } from './canonical-cbor.ts';
 import { nameProblem } from './names.ts';
@@ -118,19 +119,8 @@ export interface SignedCard extends CardContent {
   signature: Uint8Array;
 }
 
-/** What a name record says, before it is signed. */
-export interface NameContent {
-  name: string;
-  /** The owner. */
-  did: string;
-  /** The owner's first claim, kept across renewals. */
-  claimedAt: number;
-  issuedAt: number;
-  expiresAt: number;
-  seq: number;
-  /** The owner gives the name up: this record outranks its older ones and holds nothing. */
-  released: boolean;
-}
+/** What a name record says, before it is signed (the name machine decides it: machines/name.ts). */
+export type NameContent = NameRecordParams;
 
 export interface SignedName extends NameContent {
   signature: Uint8Array;
@@ -210,7 +200,7 @@ function capability(field: string, v: unknown): string {
   const s = text(field, v, 128, 1);
   let id: string;
   try {
-    id = skillId(field, s);
+    id = capabilityId(field, s);
   } catch (e) {
     throw malformed(field, (e as Error).message.replace(`${field}: `, ''));
   }
@@ -255,7 +245,7 @@ function skill(field: string, v: unknown): Skill {
   if (!isPlainMap(v)) throw malformed(field, 'not a skill');
   exactKeys(field, v, SKILL_KEYS);
   const id = text(`${field}.id`, v.id, 64, 1);
-  if (capability(`${field}.id`, SKILL_PREFIX + id) !== SKILL_PREFIX + id || id.startsWith(SKILL_PREFIX)) {
+  if (capability(`${field}.id`, CAPABILITY_PREFIX + id) !== CAPABILITY_PREFIX + id || id.startsWith(CAPABILITY_PREFIX)) {
     throw malformed(`${field}.id`, 'not a capability name');
   }
   return {

@@ -17,7 +17,8 @@ import {
 import { invalid } from '../../runtime/errors.ts';
 import { newId } from '../../runtime/ids.ts';
 import { TASK_STATES, type TaskArtifact, type TaskPart, type TaskState } from '../../machines/task.ts';
-import { ContentBudget, jsonObject, jsonValue, parseArtifacts, parseParts, skillId, TASK_ID, TASK_LIMITS } from '../tasks/protocol.ts';
+import { ContentBudget, jsonObject, jsonValue, parseArtifacts, parseParts, TASK_ID, TASK_LIMITS } from '../tasks/protocol.ts';
+import { capabilityId } from '../capability.ts';
 import type { StreamEvent, StreamEventContent, StreamEventKind } from '../tasks/task-events.ts';
 import type { TaskInfo } from '../tasks/tasks.ts';
 import type { NodeApi } from './node-api.ts';
@@ -40,7 +41,7 @@ export function taskHandlers(api: NodeApi, ctx: HandlerContext): TaskHandlers {
       const budget = new ContentBudget();
       const task = await api.createTask({
         to: requireDid('to', req.to),
-        skill: skillId('skill', req.skill),
+        skill: capabilityId('skill', req.skill),
         metadata: req.metadataJson ? jsonObject('metadata_json', parseJson('metadata_json', req.metadataJson)) : {},
         input: parseParts('input', req.input.map((p, i) => fromPbPart(`input[${i}]`, p)), budget),
         ...(req.deadlineMs === undefined ? {} : { deadline: nonNegative('deadline_ms', req.deadlineMs) }),
@@ -56,7 +57,7 @@ export function taskHandlers(api: NodeApi, ctx: HandlerContext): TaskHandlers {
       const { tasks, next } = api.listTasks({
         ...(req.role === PbRole.TASK_ROLE_UNSPECIFIED ? {} : { role: req.role === PbRole.TASK_ROLE_REQUESTER ? 'requester' : 'assignee' }),
         states: req.states.map((s, i) => fromPbState(`states[${i}]`, s)),
-        ...(req.skill ? { skill: skillId('skill', req.skill) } : {}),
+        ...(req.skill ? { skill: capabilityId('skill', req.skill) } : {}),
         ...(req.peer ? { peer: optionalDid('peer', req.peer) } : {}),
         pageSize: limit('page_size', req.pageSize, 50),
         ...(req.pageToken ? { after: req.pageToken } : {}),
@@ -91,7 +92,7 @@ export function taskHandlers(api: NodeApi, ctx: HandlerContext): TaskHandlers {
 
     subscribeIncomingTasks: serverStream<{ skill: string; includePending: boolean }, SubscribeIncomingTasksResponse>(
       ctx, 'SubscribeIncomingTasks', async (req, sink): Promise<'live'> => {
-        const skill = req.skill ? skillId('skill', req.skill) : undefined;
+        const skill = req.skill ? capabilityId('skill', req.skill) : undefined;
         const wanted = (t: TaskInfo) => t.role === 'assignee' && t.state === 'submitted' && (!skill || t.skill === skill);
         // Offered tasks still waiting (submitted): each is sent once, whether listed or announced live.
         const sent = new Set<string>();

@@ -6,7 +6,7 @@
 //   `task.events` { taskId, after, limit } the requester asks the assignee for stored stream events after `after`
 //                                          (recovering what GossipSub lost); answered { events, last }.
 import { invalid } from '../../runtime/errors.ts';
-import { CAPABILITY_PREFIX, capabilityId } from '../capability.ts';
+import { capabilityId } from '../capability.ts';
 import { isDid } from '../identity/did.ts';
 import {
   isTaskEventType,
@@ -21,7 +21,6 @@ import {
 export const TASK_ENVELOPE = 'task';
 export const TASK_EVENTS_ENVELOPE = 'task.events';
 export const TASK_ID = /^task_[0-9A-HJKMNP-TV-Z]{26}$/;
-export { CAPABILITY_PREFIX as SKILL_PREFIX };
 
 /** Bounds on what one task may carry, so a task fits in one envelope with room to spare. */
 export const TASK_LIMITS = {
@@ -41,8 +40,6 @@ export interface TaskWireMessage {
   message: TaskPeerMessage;
 }
 
-/** A task's skill is a capability id (actors/capability.ts). */
-export const skillId = capabilityId;
 
 function str(field: string, v: unknown, max = TASK_LIMITS.text): string {
   if (typeof v !== 'string') throw invalid(field, 'not a string');
@@ -154,7 +151,7 @@ export function parseTaskSpec(field: string, v: unknown): TaskSpec {
     id: t.id,
     requester: t.requester as string,
     assignee: t.assignee as string,
-    skill: skillId(`${field}.skill`, str(`${field}.skill`, t.skill, 128)),
+    skill: capabilityId(`${field}.skill`, str(`${field}.skill`, t.skill, 128)),
     metadata: jsonObject(`${field}.metadata`, t.metadata),
     input: parseParts(`${field}.input`, t.input),
     ...(t.deadline === undefined ? {} : { deadline: time(`${field}.deadline`, t.deadline) }),

@@ -2,7 +2,8 @@
 // on 127.0.0.1 that echoes every length-prefixed frame back on the same stream. Run as a child process:
 // prints one JSON line `{"addr": "/ip4/127.0.0.1/tcp/…/p2p/…"}` once listening, and exits when its stdin
 // closes (so it never outlives the bench, even if the bench dies) or on SIGTERM.
-import { createLibp2p } from 'libp2p';
+import { createLibp2p, type ServiceFactoryMap } from 'libp2p';
+import type { ServiceMap } from '@libp2p/interface';
 import { tcp } from '@libp2p/tcp';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
@@ -11,14 +12,15 @@ import { readFrames, writeFrame } from '../../actors/transport/frame.ts';
 export const ECHO_PROTOCOL = '/moltmesh-bench/echo/1.0.0';
 export const MAX_FRAME = 1024 * 1024;
 
-/** A plain node with exactly the transport stack the daemon uses for TCP, and no services. */
-export function plainNode(listen: string[]) {
-  return createLibp2p({
+/** A plain node with exactly the transport stack the daemon uses for TCP, and only the services given. */
+export function plainNode<S extends ServiceMap = ServiceMap>(listen: string[], services?: ServiceFactoryMap<S>) {
+  return createLibp2p<S>({
     addresses: { listen },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { allow: ['/ip4/127.0.0.0/ipcidr/8'] },
+    services,
   });
 }
 

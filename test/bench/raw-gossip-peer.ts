@@ -6,27 +6,17 @@
 // — CLOCK_MONOTONIC on Linux, the same clock in every process of the machine, so the publisher can subtract its
 // own publish time. Lines are written once per event-loop turn, after the arrival times are taken. Exits when
 // its stdin closes (so it never outlives the bench, even if the bench dies) or on SIGTERM.
-import { createLibp2p } from 'libp2p';
-import { tcp } from '@libp2p/tcp';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify } from '@libp2p/identify';
 import { gossipsub } from '@libp2p/gossipsub';
+import { plainNode } from './raw-echo-peer.ts';
 
 export const GOSSIP_TOPIC = 'moltmesh-bench/raw-gossip';
 
 /** A plain node with the daemon's TCP stack and its GossipSub settings, and no other service. */
 export function plainGossipNode(listen: string[]) {
-  return createLibp2p({
-    addresses: { listen },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionManager: { allow: ['/ip4/127.0.0.0/ipcidr/8'] },
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({ scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1']) } }),
-    },
+  return plainNode(listen, {
+    identify: identify(),
+    pubsub: gossipsub({ scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1']) } }),
   });
 }
 
