@@ -12,10 +12,11 @@ import { createInterface } from 'node:readline';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Stream } from '@libp2p/interface';
 import { readFrames, writeFrame } from '../../actors/transport/frame.ts';
-import { DaemonProcess } from '../support/daemon-process.ts';
+import type { DaemonProcess } from '../support/daemon-process.ts';
 import type { MoltmeshClient, ServerStream } from '../../sdk/client.ts';
 import type { SubscribeInboxResponse } from '../../proto/gen/moltmesh/v1/messaging.ts';
 import { ECHO_PROTOCOL, MAX_FRAME, plainNode } from './raw-echo-peer.ts';
+import { withDaemonPair } from './daemon-pair.ts';
 import { heading, line, row, summarize } from './stats.ts';
 
 const PAYLOAD_BYTES = 128;  // message text / echo frame size
@@ -128,22 +129,11 @@ interface Figures {
   cpuPerMsg: { a: number; b: number; bench: number };
 }
 
-async function measureDaemons(): Promise<Figures> {
-  const a = new DaemonProcess();
-  const b = new DaemonProcess();
-  let sub: ServerStream<SubscribeInboxResponse> | undefined;
-  // Ctrl-C mid-run would skip `finally`: kill the daemons and remove their data dirs first.
-  let aborted = false;
-  const interrupted = (sig: NodeJS.Signals) => {
-    aborted = true;
-    void Promise.all([a.dispose(), b.dispose()]).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
-  try {
-    await Promise.all([a.start(), b.start()]);
-    await a.client.diag.connect({ multiaddr: b.tcpAddr });
+function measureDaemons(): Promise<Figures> {
+  return withDaemonPair(async (a, b, onCleanup) => {
     // include_unread: a message that lands before the stream is registered on B is still delivered on it.
-    sub = b.client.a2a.subscribeInbox({ includeUnread: true });
+    const sub = b.client.a2a.subscribeInbox({ includeUnread: true });
+    onCleanup(() => sub.cancel());
     const arrivals = new Arrivals(sub);
     let queued = 0;
 
@@ -183,17 +173,7 @@ async function measureDaemons(): Promise<Figures> {
       latency: summarize(latency), sendReply: summarize(reply), grpcUnary: summarize(unary), rate, queued,
       cpuPerMsg: { a: perMsg(0), b: perMsg(1), bench: perMsg(2) },
     };
-  } catch (err) {
-    if (aborted) await new Promise(() => {}); // calls fail because we are killing the daemons; exit comes from `interrupted`
-    for (const [name, d] of [['A', a], ['B', b]] as const) {
-      if (d.output.length) console.error(`--- daemon ${name} output (last 20 lines)\n${d.output.slice(-20).join('\n')}`);
-    }
-    throw err;
-  } finally {
-    process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
-    sub?.cancel();
-    await Promise.all([a.dispose(), b.dispose()]);
-  }
+  });
 }
 
 // ---- raw: one reused libp2p stream, frames echoed in order ----

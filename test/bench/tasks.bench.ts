@@ -18,7 +18,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { encode as cborEncode } from 'cbor-x';
 import { multiaddr } from '@multiformats/multiaddr';
-import { DaemonProcess } from '../support/daemon-process.ts';
 import type { MoltmeshClient, ServerStream } from '../../sdk/client.ts';
 import {
   TaskEventKind, TaskState, taskStateToJSON,
@@ -26,6 +25,7 @@ import {
 } from '../../proto/gen/moltmesh/v1/tasks.ts';
 import { cpuMs, daemonPid, ownCpuMs, withTimeout } from './messaging.bench.ts';
 import { GOSSIP_TOPIC, plainGossipNode } from './raw-gossip-peer.ts';
+import { withDaemonPair } from './daemon-pair.ts';
 import { heading, line, row, summarize } from './stats.ts';
 
 const RT_WARMUP = 20;
@@ -167,23 +167,10 @@ interface Figures {
   eventBytes: number;
 }
 
-async function measureDaemons(): Promise<Figures> {
-  const a = new DaemonProcess();
-  const b = new DaemonProcess();
-  let worker: Worker | undefined;
-  let sub: ServerStream<SubscribeTaskEventsResponse> | undefined;
-  // Ctrl-C mid-run would skip `finally`: kill the daemons and remove their data dirs first.
-  let aborted = false;
-  const interrupted = (sig: NodeJS.Signals) => {
-    aborted = true;
-    void Promise.all([a.dispose(), b.dispose()]).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  };
-  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
-  try {
-    await Promise.all([a.start(), b.start()]);
-    await a.client.diag.connect({ multiaddr: b.tcpAddr });
-    worker = new Worker(b.client);
-    const w = worker;
+function measureDaemons(): Promise<Figures> {
+  return withDaemonPair(async (a, b, onCleanup) => {
+    const w = new Worker(b.client);
+    onCleanup(() => w.close());
 
     // 1. Round trips, one task at a time.
     const roundTrip = async () => {
@@ -208,7 +195,8 @@ async function measureDaemons(): Promise<Figures> {
     const { task } = await a.client.a2a.createTask({ to: b.did, skill: STREAM_SKILL }, { timeoutMs: 10_000 });
     const taskId = task!.id;
     await withTimeout(w.accepted(taskId), 'the worker to accept the stream task', 10_000);
-    sub = a.client.a2a.subscribeTaskEvents({ taskId, fromSeq: 1 });
+    const sub = a.client.a2a.subscribeTaskEvents({ taskId, fromSeq: 1 });
+    onCleanup(() => sub.cancel());
     const arrivals = new EventArrivals(sub);
     const publishOne = (i: number) =>
       b.client.a2a.publishTaskEvent({ taskId, kind: TaskEventKind.TASK_EVENT_KIND_TOKEN, text: token(i) }, { timeoutMs: 10_000 });
@@ -257,18 +245,7 @@ async function measureDaemons(): Promise<Figures> {
       cpuPerEvent: { a: perEvent(0), b: perEvent(1), bench: perEvent(2) },
       eventBytes: eventMessageBytes(taskId, b.did),
     };
-  } catch (err) {
-    if (aborted) await new Promise(() => {}); // calls fail because we are killing the daemons; exit comes from `interrupted`
-    for (const [name, d] of [['A', a], ['B', b]] as const) {
-      if (d.output.length) console.error(`--- daemon ${name} output (last 20 lines)\n${d.output.slice(-20).join('\n')}`);
-    }
-    throw err;
-  } finally {
-    process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
-    sub?.cancel();
-    worker?.close();
-    await Promise.all([a.dispose(), b.dispose()]);
-  }
+  });
 }
 
 // ---- raw: GossipSub between two plain nodes ----
