@@ -12,6 +12,7 @@
 // no repeat, and a slow reader only falls behind in the log, never out of a buffer.
 import * as cbor from 'cbor-x';
 import type { Clock } from '../../runtime/clock.ts';
+import { KeyedSerial } from '../../runtime/keyed-serial.ts';
 import { invalid } from '../../runtime/errors.ts';
 import type { EventStore, StoredEvent } from '../../runtime/event-store.ts';
 import { TASK_STATES, type JsonValue, type TaskArtifact, type TaskState } from '../../machines/task.ts';
@@ -65,7 +66,7 @@ export class TaskEvents {
   /** Woken after every append to a task's log (and when its task moves, see `touch`). */
   readonly #waiters = new Map<string, Set<() => void>>();
   /** Appends per task run one after another, so numbering and gap checks see settled heads. */
-  readonly #chains = new Map<string, Promise<unknown>>();
+  readonly #appends = new KeyedSerial();
   /** Events appended this turn, per task, published together. */
   readonly #outgoing = new Map<string, StreamEvent[]>();
   readonly #followed = new Map<string, () => void>();
@@ -85,7 +86,7 @@ export class TaskEvents {
 
   /** Resolves when every append queued for the task so far has landed (its head is final for now). */
   idle(taskId: string): Promise<void> {
-    return (this.#chains.get(taskId) ?? Promise.resolve()).then(() => undefined);
+    return this.#appends.idle(taskId);
   }
 
   /**
@@ -97,7 +98,7 @@ export class TaskEvents {
     let group = this.#pending.get(taskId);
     if (!group) {
       const events: Omit<StreamEvent, 'seq'>[] = [];
-      const appended = this.#chain(taskId, async () => {
+      const appended = this.#appends.run(taskId, async () => {
         this.#pending.delete(taskId); // later events start the next group
         const last = await this.#o.store.append(EVENTS_PREFIX + taskId, events.map(toStored));
         const first = last - events.length + 1;
@@ -135,7 +136,7 @@ export class TaskEvents {
 
   /** As the requester: make our copy hold everything up to `upTo`, fetching from the assignee. Throws if it cannot. */
   catchUp(taskId: string, assignee: string, upTo: number): Promise<void> {
-    return this.#chain(taskId, async () => {
+    return this.#appends.run(taskId, async () => {
       while (this.head(taskId) < upTo) {
         const after = this.head(taskId);
         const reply = await this.#o.transport.request(assignee, TASK_EVENTS_ENVELOPE, { taskId, after, limit: FETCH_MAX }, { timeoutMs: 10_000 });
@@ -203,15 +204,6 @@ export class TaskEvents {
 
   // ── Internals ──────────────────────────────────────────────────────────────────────────────────────────
 
-  #chain<T>(taskId: string, work: () => Promise<T>): Promise<T> {
-    const next = (this.#chains.get(taskId) ?? Promise.resolve()).then(work);
-    const tail = next.catch(() => undefined);
-    this.#chains.set(taskId, tail);
-    void tail.then(() => {
-      if (this.#chains.get(taskId) === tail) this.#chains.delete(taskId);
-    });
-    return next;
-  }
 
   /** Events from the mesh: append what continues our copy; fetch what is missing before it. */
   /**
@@ -234,7 +226,7 @@ export class TaskEvents {
     }
     this.#tails.set(taskId, [...tail, ...run]);
     this.#wake(taskId);
-    return this.#chain(taskId, async () => {
+    return this.#appends.run(taskId, async () => {
       try {
         await this.#append(taskId, run, run[0]!.seq - 1);
       } finally {

@@ -14,6 +14,7 @@ import { newId } from '../../runtime/ids.ts';
 import { foldStream, PersistedActor, type Transition } from '../../runtime/persisted-actor.ts';
 import { Supervisor } from '../../runtime/supervisor.ts';
 import { SupervisedActors } from '../../runtime/supervised-actors.ts';
+import { KeyedSerial } from '../../runtime/keyed-serial.ts';
 import { step, type Effect } from '../../runtime/transitions.ts';
 import type { OutboxDeliveryContext } from '../../machines/outbox-delivery.ts';
 import {
@@ -127,7 +128,7 @@ export class Tasks {
   readonly #deliveries: Supervisor;
   readonly #live: SupervisedActors;
   /** Peer messages are served one at a time per task, so numbering is checked against settled state. */
-  readonly #serving = new Map<string, Promise<unknown>>();
+  readonly #serving = new KeyedSerial();
   readonly #listeners = new Set<(t: TaskInfo) => void>();
   readonly #observers = new Set<TaskObserver>();
 
@@ -381,15 +382,8 @@ export class Tasks {
     // line it would hold up the very message it waits for.
     await this.#ready(wire.taskId, wire.n);
     // One message at a time per task: the next waits for the one before it to settle.
-    const previous = this.#serving.get(wire.taskId) ?? Promise.resolve();
-    const serving = previous.then(() => this.#serve(wire));
-    const tail = serving.catch(() => undefined);
-    this.#serving.set(wire.taskId, tail);
-    void tail.then(() => {
-      if (this.#serving.get(wire.taskId) === tail) this.#serving.delete(wire.taskId);
-    });
     try {
-      return { type: 'task.ack', payload: await serving };
+      return { type: 'task.ack', payload: await this.#serving.run(wire.taskId, () => this.#serve(wire)) };
     } catch (err) {
       // Our own failure (e.g. the store): the sender retries.
       return { type: 'task.ack', payload: { error: err instanceof Error ? err.message : String(err), permanent: false } };
