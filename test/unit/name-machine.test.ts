@@ -3,7 +3,7 @@
 // re-armed from them after a restart.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { initialTransition, transition, type AnyMachineSnapshot } from 'xstate';
+import type { AnyMachineSnapshot } from 'xstate';
 import { start, step, type Step, type TimedEvent } from '../../runtime/transitions.ts';
 import { EventStore } from '../../runtime/event-store.ts';
 import { foldStream, PersistedActor } from '../../runtime/persisted-actor.ts';
@@ -21,6 +21,7 @@ import {
   type PublishRecordParams,
 } from '../../machines/name.ts';
 import { ManualClock } from '../support/manual-clock.ts';
+import { startBoth, stepBoth } from '../support/same-as-xstate.ts';
 import { tempDir } from '../support/temp-dir.ts';
 
 const T0 = 1_750_000_000_000;
@@ -263,11 +264,6 @@ describe('name machine against the reference model', () => {
 // enqueueActions and nested `after`s, so pin that it matches xstate's own transition() here too.
 describe('name machine stepped by the runtime equals xstate transition()', () => {
   it('same snapshots, effects, timers and refusals (property)', () => {
-    const named = (actions: readonly { type: string; params?: unknown }[]) =>
-      actions.filter((a) => !a.type.startsWith('xstate.')).map((a) => ({ type: a.type, params: a.params }));
-    const timerIds = (actions: readonly { type: string; params?: unknown }[]) =>
-      actions.filter((a) => a.type === 'xstate.raise' || a.type === 'xstate.cancel')
-        .map((a) => (a.params as { id?: string; sendId?: string }).id ?? (a.params as { sendId: string }).sendId);
     const timerEvents = ['expiry.name.claiming', 'retry.name.claiming.backoff', 'renewal.name.claimed', 'expiry.name.renewing', 'retry.name.renewing.backoff'];
     const anyEvent = fc.oneof(
       external.map((e) => ({ kind: 'event' as const, e })),
@@ -276,28 +272,12 @@ describe('name machine stepped by the runtime equals xstate transition()', () =>
     fc.assert(
       fc.property(fc.array(fc.record({ ev: anyEvent, delay: fc.nat(4_000) }), { maxLength: 30 }), (walk) => {
         const i = input();
-        const [official0, officialActions0] = initialTransition(nameMachine, i);
-        const ours0 = start(nameMachine, i, i.at);
-        expect(ours0.snapshot.value).toEqual(official0.value);
-        expect(ours0.effects).toEqual(named(officialActions0));
-        expect(ours0.timers.map((t) => t.id)).toEqual(timerIds(officialActions0));
-        let official = official0;
-        let ours = ours0.snapshot;
+        let both = startBoth(nameMachine, i, i.at);
         let at = i.at;
         for (const { ev, delay } of walk) {
           at += delay;
-          const e = ev.kind === 'timer' ? { type: ev.type, at } : toEvent(ev.e, contextOf(ours).seq, at);
-          const [next, actions] = transition(nameMachine, official, e as never);
-          const mine = step(nameMachine, ours, e);
-          expect(mine.accepted).toBe(next !== official);
-          expect(mine.snapshot.value).toEqual(next.value);
-          expect(mine.snapshot.context).toEqual(next.context);
-          if (mine.accepted) {
-            expect(mine.effects).toEqual(named(actions));
-            expect(mine.timers.map((t) => t.id)).toEqual(timerIds(actions));
-          }
-          official = next;
-          ours = mine.snapshot;
+          const e = ev.kind === 'timer' ? { type: ev.type, at } : toEvent(ev.e, contextOf(both.ours).seq, at);
+          both = stepBoth(nameMachine, both, e);
         }
       }),
       { numRuns: 200 },

@@ -2,7 +2,7 @@
 // converging, and the requester-side deadline timer.
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { initialTransition, transition, type AnyMachineSnapshot } from 'xstate';
+import type { AnyMachineSnapshot } from 'xstate';
 import { start, step, type Step, type TimedEvent } from '../../runtime/transitions.ts';
 import { EventStore } from '../../runtime/event-store.ts';
 import { foldStream, PersistedActor } from '../../runtime/persisted-actor.ts';
@@ -27,6 +27,7 @@ import {
   type TaskState,
 } from '../../machines/task.ts';
 import { ManualClock } from '../support/manual-clock.ts';
+import { startBoth, stepBoth } from '../support/same-as-xstate.ts';
 import { tempDir } from '../support/temp-dir.ts';
 
 const R = 'did:key:z6MkRequester';
@@ -320,37 +321,11 @@ describe('task machine against the reference model', () => {
 // outbox machine does not (a parallel state, an eventless transition, enqueueActions), so pin the equivalence here too.
 describe('task machine stepped by the runtime equals xstate transition()', () => {
   it('same snapshots, effects, timers and refusals (property)', () => {
-    const named = (actions: readonly { type: string; params?: unknown }[]) =>
-      actions.filter((a) => !a.type.startsWith('xstate.')).map((a) => ({ type: a.type, params: a.params }));
-    const timerIds = (actions: readonly { type: string; params?: unknown }[]) =>
-      actions.filter((a) => a.type === 'xstate.raise' || a.type === 'xstate.cancel')
-        .map((a) => (a.params as { id?: string; sendId?: string }).id ?? (a.params as { sendId: string }).sendId);
     fc.assert(
       fc.property(fc.constantFrom(R, A), fc.boolean(), fc.array(modelStep, { maxLength: 30 }), (self, hasDeadline, steps) => {
-        const taskInput = input(self, hasDeadline ? CREATED_AT + 1_000 : undefined);
-        const [official0, officialActions0] = initialTransition(task, taskInput);
-        const ours0 = start(task, taskInput, CREATED_AT);
-        expect(ours0.snapshot.value).toEqual(official0.value);
-        expect(ours0.effects).toEqual(named(officialActions0));
-        expect(ours0.timers.map((t) => t.id)).toEqual(timerIds(officialActions0));
-        let official = official0;
-        let ours = ours0.snapshot;
+        let both = startBoth(task, input(self, hasDeadline ? CREATED_AT + 1_000 : undefined), CREATED_AT);
         let at = CREATED_AT;
-        for (const s of steps) {
-          const e = timedEvent(s, ++at);
-          const [next, actions] = transition(task, official, e as never);
-          const mine = step(task, ours, e);
-          expect(mine.accepted).toBe(next !== official);
-          expect(mine.snapshot.value).toEqual(next.value);
-          expect(mine.snapshot.context).toEqual(next.context);
-          expect(mine.snapshot.status).toEqual(next.status);
-          if (mine.accepted) {
-            expect(mine.effects).toEqual(named(actions));
-            expect(mine.timers.map((t) => t.id)).toEqual(timerIds(actions));
-          }
-          official = next;
-          ours = mine.snapshot;
-        }
+        for (const s of steps) both = stepBoth(task, both, timedEvent(s, ++at));
       }),
       { numRuns: 300 },
     );
