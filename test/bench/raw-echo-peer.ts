@@ -24,6 +24,20 @@ export function plainNode<S extends ServiceMap = ServiceMap>(listen: string[], s
   });
 }
 
+/**
+ * The child-process protocol of a raw peer: announce its address as one JSON line on stdout, and stop when the
+ * parent's stdin closes (so it never outlives the bench, even if the bench dies) or on SIGTERM.
+ */
+export function serveAsChild(node: { stop(): unknown; getMultiaddrs(): { toString(): string }[] }): void {
+  const stop = async () => {
+    await Promise.resolve(node.stop()).catch(() => undefined);
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.stdin.on('end', stop).on('close', stop).resume();
+  console.log(JSON.stringify({ addr: node.getMultiaddrs()[0]!.toString() }));
+}
+
 if (import.meta.main) {
   const node = await plainNode(['/ip4/127.0.0.1/tcp/0']);
   await node.handle(ECHO_PROTOCOL, async (stream) => {
@@ -34,11 +48,5 @@ if (import.meta.main) {
       stream.abort(err as Error);
     }
   });
-  const stop = async () => {
-    await Promise.resolve(node.stop()).catch(() => undefined);
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.stdin.on('end', stop).on('close', stop).resume();
-  console.log(JSON.stringify({ addr: node.getMultiaddrs()[0]!.toString() }));
+  serveAsChild(node);
 }

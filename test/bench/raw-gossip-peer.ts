@@ -8,7 +8,7 @@
 // its stdin closes (so it never outlives the bench, even if the bench dies) or on SIGTERM.
 import { identify } from '@libp2p/identify';
 import { gossipsub } from '@libp2p/gossipsub';
-import { plainNode } from './raw-echo-peer.ts';
+import { plainNode, serveAsChild } from './raw-echo-peer.ts';
 
 export const GOSSIP_TOPIC = 'moltmesh-bench/raw-gossip';
 
@@ -35,11 +35,5 @@ if (import.meta.main) {
     if (lines.push(`${seq} ${ns}\n`) === 1) setImmediate(flush);
   });
   node.services.pubsub.subscribe(GOSSIP_TOPIC);
-  const stop = async () => {
-    await Promise.resolve(node.stop()).catch(() => undefined);
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.stdin.on('end', stop).on('close', stop).resume();
-  console.log(JSON.stringify({ addr: node.getMultiaddrs()[0]!.toString() }));
+  serveAsChild(node);
 }
