@@ -18,6 +18,7 @@ import { KeyedSerial } from '../../runtime/keyed-serial.ts';
 import { step, type Effect } from '../../runtime/transitions.ts';
 import type { OutboxDeliveryContext } from '../../machines/outbox-delivery.ts';
 import {
+  checkTaskCreation,
   checkTaskEvent,
   eventForTarget,
   isClosing,
@@ -395,7 +396,7 @@ export class Tasks {
     if (message.type === 'TASK_CREATED') {
       const spec = message.task;
       if (n !== 1) return { error: 'a task is created by message 1', permanent: true };
-      if (spec.requester !== from) return { error: 'only the requester may create a task', permanent: true };
+      if (checkTaskCreation(spec, from) !== 'ok') return { error: 'only the requester may create a task', permanent: true };
       if (spec.assignee !== this.#o.did) return { error: 'this task is not addressed to us', permanent: true };
       const existing = this.#snapshot(taskId);
       if (existing) {
