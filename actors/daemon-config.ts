@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { loadConfig, type ConfigOf, type Loaded, type Schema } from '../runtime/config.ts';
 import { invalid } from '../runtime/errors.ts';
 import { capabilityProblem } from './capability.ts';
+import { nameProblem } from './discovery/names.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -12,8 +13,14 @@ const DAY = 24 * 3600_000;
 
 export const daemonSchema = {
   agent: {
-    name: { type: 'string', default: '', doc: 'Human-readable agent name shown on its card (empty: unnamed).' },
-    description: { type: 'string', default: '', doc: 'One line about what this agent does.' },
+    name: {
+      type: 'string', default: '', doc: 'A name to claim at start and show on the card, e.g. "swift-falcon" (empty: unnamed).',
+      check: (n: string) => (n === '' ? undefined : nameProblem(n) ?? undefined),
+    },
+    description: {
+      type: 'string', default: '', doc: 'One line about what this agent does (shown on its card).',
+      check: (d: string) => (d.length > 1024 ? 'at most 1024 characters' : undefined),
+    },
     capabilities: {
       type: 'string[]', default: [], doc: 'Capabilities advertised on the DHT, e.g. ["text-generation"].',
       // The same rule as a task's skill and a card's capabilities (actors/capability.ts).

@@ -4,6 +4,7 @@
 //   ├── transport   libp2p node; routes signed envelopes to the handlers below
 //   ├── messaging   inbox + outbox (one outbox-delivery machine per undelivered message)
 //   ├── tasks       one task machine per unfinished task + the task outbox; task event streams on GossipSub
+//   ├── names       one name machine per name we claim (cards: our Agent Card, and finding others', beside it)
 //   └── grpc        A2ANode · Diag · Ext on the unix socket (and TCP with a token)
 //
 // Everything else receives what it needs from here: the event store, the clock, the transport.
@@ -22,6 +23,10 @@ import { Transport } from './transport/transport.ts';
 import { Messaging } from './messaging/messaging.ts';
 import { Tasks } from './tasks/tasks.ts';
 import { Topics } from './transport/topics.ts';
+import { Cards } from './discovery/cards.ts';
+import { discoverySelectors, discoveryValidators } from './discovery/dht.ts';
+import { MeshDht, Spreader } from './discovery/mesh-dht.ts';
+import { NameClaims } from './discovery/name-claims.ts';
 import { startGrpcServer } from './grpc/server.ts';
 import { createNodeApi } from './node-service.ts';
 import { createFileOnce } from '../runtime/create-file-once.ts';
@@ -76,6 +81,8 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
       mdns: config.network.mdns,
       lan: !config.network.ipfs_bootstrap,
       datastorePath: join(dataDir, 'libp2p'),
+      // Cards and names: forged, altered, expired and rolled-back records never win (actors/discovery/dht.ts).
+      dhtRecords: { validators: discoveryValidators(() => clock.now()), selectors: discoverySelectors(() => clock.now()) },
       logger: { debug: (msg, fields) => log('debug', msg, fields) },
     });
     const messaging = Messaging.create({
@@ -95,13 +102,30 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
     const retry = { initialMs: config.messaging.retry_initial, maxMs: config.messaging.retry_max };
     const topics = new Topics(transport.libp2p.services.pubsub);
     const tasks = Tasks.create({ did: identity.did, store, clock, random: Math.random, transport, supervisor: root, retry, topics });
+    const dht = new MeshDht(transport.libp2p.services.dht);
+    const spreader = new Spreader(clock, (key, error) => log('debug', 'could not reach the mesh yet; retrying', { key, error: String(error) }));
+    let cards: Cards | undefined;
+    const names = new NameClaims({ identity, store, clock, dht, spreader, supervisor: root, log, onChange: () => void cards?.refresh() });
+    cards = new Cards({ identity, store, clock, transport, dht, spreader, agent: config.agent, heldNames: () => names.held(), log });
     await root.startChild({ id: 'transport', start: async () => (await transport.start(), { stop: () => transport.stop() }) });
     transport.onPeerConnected((did) => {
       messaging.peerConnected(did);
       tasks.peerConnected(did);
+      spreader.peerConnected();
     });
     await messaging.start();
     await tasks.start();
+    await names.start();
+    await cards.start();
+    cleanups.push(() => {
+      spreader.stop();
+      cards.stop();
+      names.stop();
+    });
+    if (config.agent.name) {
+      // The configured name is claimed like any other (nobody else's live name is taken); the card shows it once held.
+      names.claim(config.agent.name).catch((err) => log('warn', `could not claim the configured name ${config.agent.name}`, { error: String((err as Error).message ?? err) }));
+    }
 
     let resolveStopped!: () => void;
     const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -114,7 +138,7 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
         resolveStopped();
       })());
 
-    const api = createNodeApi({ config, configSource: source, identity, store, transport, messaging, tasks, root, clock, version: VERSION, shutdown: () => void stop() });
+    const api = createNodeApi({ config, configSource: source, identity, store, transport, messaging, tasks, cards, names, root, clock, version: VERSION, shutdown: () => void stop() });
     const { tcpAddr, socketPath } = grpcListen(config);
     const token = tcpAddr ? await ensureToken(dataDir) : undefined;
     let grpcAddresses: string[] = [];

@@ -13,10 +13,15 @@ import { OUTBOX_PREFIX } from './messaging/outbox.ts';
 import { task } from '../machines/task.ts';
 import { TASK_PREFIX, type Tasks } from './tasks/tasks.ts';
 import type { Transport } from './transport/transport.ts';
+import type { Cards } from './discovery/cards.ts';
+import { NAME_PREFIX, type NameClaims } from './discovery/name-claims.ts';
+import { nameMachine } from '../machines/name.ts';
 import type { NodeApi, ReplayStep } from './grpc/node-api.ts';
 
 /** Which machine folds which streams, for `replay`. Streams without one are shown event by event. */
-const MACHINES_BY_PREFIX: [string, AnyStateMachine][] = [[OUTBOX_PREFIX, outboxDelivery], ['task-outbox/', outboxDelivery], [TASK_PREFIX, task]];
+const MACHINES_BY_PREFIX: [string, AnyStateMachine][] = [
+  [OUTBOX_PREFIX, outboxDelivery], ['task-outbox/', outboxDelivery], [TASK_PREFIX, task], [NAME_PREFIX, nameMachine],
+];
 
 export interface NodeServiceParts {
   config: DaemonConfig;
@@ -26,6 +31,8 @@ export interface NodeServiceParts {
   transport: Transport;
   messaging: Messaging;
   tasks: Tasks;
+  cards: Cards;
+  names: NameClaims;
   root: Supervisor;
   clock: Clock;
   version: string;
@@ -40,6 +47,15 @@ export function createNodeApi(p: NodeServiceParts): NodeApi {
 
   return {
     identity,
+    publishCard: (overrides) => p.cards.publish(overrides),
+    getAgentCard: (did, signal) => p.cards.get(did, signal),
+    findAgents: (capability, options) => p.cards.find(capability, options),
+    withdrawCard: () => p.cards.withdraw(),
+    claimName: (name) => p.names.claim(name),
+    resolveName: (name, signal) => p.names.resolve(name, signal),
+    releaseName: (name) => p.names.release(name),
+    listNames: () => p.names.list(),
+
     sendMessage: (req) => p.messaging.send(req),
     getInbox: async (filter) => p.messaging.getInbox(filter),
     ackMessage: (id) => p.messaging.ack(id),

@@ -8,8 +8,10 @@
 //
 //   The renewal is due at record.expiresAt - renewBeforeMs; the expiry at the confirmed record's expiresAt.
 //   claiming and renewing each: publishing ──PUBLISH_FAILED──▶ backoff ──after retry──▶ publishing (same record)
-//   …and from claiming, claimed or renewing: RELEASE → released (publishing a release record while one of ours
-//   may still be live); LOST (another DID's earlier live claim wins the name in the DHT) → lost.
+//   …and from claiming, claimed or renewing: RELEASE → released; LOST (another DID's earlier live claim wins the
+//   name in the DHT) → lost. Both publish a release record while one of ours may still be live: a storing peer
+//   keeps a live claim against any other DID's record (actors/discovery/record-guard.ts), so a lost claim must be
+//   withdrawn by its owner before the winner's record can take its place there.
 //   expired, released and lost are final; claiming the name again starts a new stream.
 //
 // Records. The machine decides what each record says; the shell (actors/discovery) signs it with the daemon's key
@@ -42,6 +44,11 @@ export interface NameInput {
   renewBeforeMs: number;
   /** Wait this long after a failed publish before trying the same record again. */
   retryMs: number;
+  /**
+   * The highest seq this owner used for this name before (an earlier claim, since ended): the new claim's records
+   * count on from it, so they outrank our own old release still live in the DHT. 0 for a first claim.
+   */
+  previousSeq?: number;
 }
 
 /** What one record says, before the shell signs it (actors/discovery/records.ts signs and checks exactly this). */
@@ -129,8 +136,6 @@ const nameSetup = setup({
     current: ({ context, event }) => (event as { seq?: number }).seq === context.seq,
     // The renewal fired after the record had already expired (the daemon was down): too late to renew.
     lapsed: ({ context, event }) => atOf(event) >= liveExpiry(context),
-    // Nothing of ours is live any more: a release has nothing to withdraw.
-    nothingLive: ({ context, event }) => atOf(event) >= liveExpiry(context),
   },
   delays: {
     renewal: ({ context }) => Math.max(0, context.record!.expiresAt - context.renewBeforeMs - context.updatedAt),
@@ -154,25 +159,27 @@ const issueRenewal = nameSetup.assign(({ context, event }) => {
 
 const confirm = nameSetup.assign(({ context, event }) => ({ record: context.pending, pending: null, updatedAt: atOf(event), lastError: '' }));
 
-const release = nameSetup.enqueueActions(({ context, event, enqueue }) => {
+/** Withdraw our claim: a release record that outlives every record of ours (nothing when none is live). */
+const withdraw = nameSetup.enqueueActions(({ context, event, enqueue }) => {
+  if (atOf(event) >= liveExpiry(context)) return;
   const record = issue(context, atOf(event), true);
-  enqueue.assign({ seq: record.seq, pending: null, updatedAt: atOf(event) });
+  enqueue.assign({ seq: record.seq, pending: null });
   enqueue({ type: 'publishRecord', params: { record } });
 });
 
 const LOST = {
   guard: 'current',
   target: '#name.lost',
-  actions: nameSetup.assign(({ event }) => {
-    const e = event as Extract<NameEvent, { type: 'LOST' }>;
-    return { lostTo: { did: e.holder, expiresAt: e.holderExpiresAt }, updatedAt: e.at };
-  }),
+  actions: [
+    nameSetup.assign(({ event }) => {
+      const e = event as Extract<NameEvent, { type: 'LOST' }>;
+      return { lostTo: { did: e.holder, expiresAt: e.holderExpiresAt }, updatedAt: e.at };
+    }),
+    withdraw,
+  ],
 } as const;
 
-const RELEASE = [
-  { guard: 'nothingLive', target: '#name.released', actions: stamp },
-  { target: '#name.released', actions: release },
-] as const;
+const RELEASE = { target: '#name.released', actions: [stamp, withdraw] } as const;
 
 /** claiming and renewing: publish the pending record until it is confirmed, lost, or our name expires. */
 const publishing = {
@@ -201,13 +208,14 @@ const publishing = {
 export const nameMachine = nameSetup.createMachine({
   id: 'name',
   context: ({ input }) => {
+    const seq = (input.previousSeq ?? 0) + 1;
     const first: NameRecordParams = {
       name: input.name,
       did: input.owner,
       claimedAt: input.at,
       issuedAt: input.at,
       expiresAt: input.at + input.ttlMs,
-      seq: 1,
+      seq,
       released: false,
     };
     return {
@@ -217,7 +225,7 @@ export const nameMachine = nameSetup.createMachine({
       renewBeforeMs: input.renewBeforeMs,
       retryMs: input.retryMs,
       claimedAt: input.at,
-      seq: 1,
+      seq,
       record: null,
       pending: first,
       updatedAt: input.at,

@@ -1,23 +1,19 @@
-// The A2ANode service: identity, messaging and tasks now; the other areas answer UNIMPLEMENTED until their issues land.
+// The A2ANode service: identity, discovery and names, messaging and tasks now; the other areas answer UNIMPLEMENTED until their issues land.
 // Listing every RPC here (typed by the generated A2ANodeServer) makes a forgotten method a type error.
 import type { A2ANodeServer } from '../../proto/gen/moltmesh/v1/a2a_node.ts';
 import type { NodeApi } from './node-api.ts';
+import { discoveryHandlers } from './discovery.ts';
 import { messagingHandlers } from './messaging.ts';
 import { taskHandlers } from './tasks.ts';
 import { unary, unimplemented, type HandlerContext } from './rpc.ts';
 
 export function a2aNodeHandlers(api: NodeApi, ctx: HandlerContext): A2ANodeServer {
-  const cards = 'agent cards and discovery are';
   const files = 'files are';
   const threads = 'threads are';
-  const names = 'names are';
   return {
     getIdentity: unary(ctx, 'GetIdentity', () => api.identity()),
 
-    publishCard: unimplemented(cards, 'A2ANode.PublishCard'),
-    getAgentCard: unimplemented(cards, 'A2ANode.GetAgentCard'),
-    findAgents: unimplemented(cards, 'A2ANode.FindAgents'),
-    withdrawCard: unimplemented(cards, 'A2ANode.WithdrawCard'),
+    ...discoveryHandlers(api, ctx),
 
     ...messagingHandlers(api, ctx),
 
@@ -36,9 +32,5 @@ export function a2aNodeHandlers(api: NodeApi, ctx: HandlerContext): A2ANodeServe
     subscribeThread: unimplemented(threads, 'A2ANode.SubscribeThread'),
     verifyThread: unimplemented(threads, 'A2ANode.VerifyThread'),
 
-    claimName: unimplemented(names, 'A2ANode.ClaimName'),
-    resolveName: unimplemented(names, 'A2ANode.ResolveName'),
-    releaseName: unimplemented(names, 'A2ANode.ReleaseName'),
-    listNames: unimplemented(names, 'A2ANode.ListNames'),
   };
 }

@@ -9,6 +9,9 @@ import type { PeerSummary } from '../transport/transport.ts';
 import type { JsonObject, TaskPart, TaskState, TaskUpdate } from '../../machines/task.ts';
 import type { TaskFilter, TaskInfo } from '../tasks/tasks.ts';
 import type { StreamEvent, StreamEventContent } from '../tasks/task-events.ts';
+import type { CardOverrides } from '../discovery/cards.ts';
+import type { NameView } from '../discovery/name-claims.ts';
+import type { SignedCard } from '../discovery/records.ts';
 
 export type { ReplayStep };
 export type PeerInfo = PeerSummary;
@@ -60,13 +63,28 @@ export interface Status {
   streams: number;
 }
 
-export type { TaskFilter, TaskInfo, StreamEvent, StreamEventContent };
+export type { TaskFilter, TaskInfo, StreamEvent, StreamEventContent, CardOverrides, NameView, SignedCard };
 
 export interface CreateTask { to: string; skill: string; metadata: JsonObject; input: TaskPart[]; deadline?: number; taskId?: string }
 
 export interface NodeApi {
   // identity
   identity(): { did: string; publicKeyHex: string; peerId: string; dataDir: string };
+  // discovery
+  /** Publish a new version of our card; `overrides` replace moltbook.toml [agent] fields from now on. */
+  publishCard(overrides: CardOverrides): Promise<SignedCard>;
+  /** The verified card of `did`; NOT_FOUND when the mesh holds none. */
+  getAgentCard(did: string, signal: AbortSignal): Promise<SignedCard>;
+  /** Verified cards of agents offering `capability`, each as it is found. */
+  findAgents(capability: string, options: { limit: number; timeoutMs: number; signal: AbortSignal }): AsyncIterable<SignedCard>;
+  withdrawCard(): Promise<void>;
+  // names
+  /** Resolves once the claim is published; ALREADY_EXISTS while another DID holds the name. */
+  claimName(name: string): Promise<NameView>;
+  resolveName(name: string, signal: AbortSignal): Promise<NameView>;
+  releaseName(name: string): Promise<void>;
+  /** The names this daemon holds. */
+  listNames(): NameView[];
   // messaging
   sendMessage(req: { to: string; text?: string; data?: Uint8Array; contentType?: string; ttlMs?: number }): Promise<{ messageId: string; queued: boolean }>;
   getInbox(filter: InboxFilter): Promise<{ messages: InboxMessage[]; unread: number }>;

@@ -6,7 +6,7 @@ import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { identify, type Identify } from '@libp2p/identify';
 import { ping, type Ping } from '@libp2p/ping';
-import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht';
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT, type SelectFn, type ValidateFn } from '@libp2p/kad-dht';
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
 import { bootstrap } from '@libp2p/bootstrap';
 import { mdns } from '@libp2p/mdns';
@@ -46,6 +46,8 @@ export interface NodeOptions {
    * addresses of the peers its outbox must reach. In memory when absent (tests of the transport alone).
    */
   datastorePath?: string;
+  /** kad-dht validators and selectors by key namespace (merged with kad-dht's own for /pk/ and /ipns/). */
+  dhtRecords?: { validators: Record<string, ValidateFn>; selectors: Record<string, SelectFn> };
 }
 
 /** The mesh's own DHT, apart from the public IPFS one (our records mean nothing to IPFS peers and vice versa). */
@@ -111,6 +113,7 @@ export async function createTransportNode(opts: NodeOptions): Promise<MeshNode> 
         // LAN/loopback mesh never forms a routing table.
         clientMode: false,
         peerInfoMapper: lan ? passthroughMapper : removePrivateAddressesMapper,
+        ...(opts.dhtRecords ?? {}),
       }),
       pubsub: gossipsub({
         // Many peers behind one IP (tests, one host) would otherwise be scored as a Sybil attack.

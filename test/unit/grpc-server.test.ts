@@ -27,11 +27,15 @@ interface FakeApi extends NodeApi {
 
 function fakeApi(): FakeApi {
   const subscribers = new Set<(m: InboxMessage) => void>();
-  const notHere = () => { throw new ApiError('NOT_FOUND', 'no tasks in this fake'); };
+  const notHere = () => { throw new ApiError('NOT_FOUND', 'not in this fake'); };
   const noTasks = {
     createTask: async () => notHere(), getTask: notHere, listTasks: () => ({ tasks: [] }), updateTask: async () => notHere(),
     cancelTask: async () => notHere(), waitTask: async () => notHere(), subscribeTasks: () => () => undefined,
     publishTaskEvent: async () => notHere(), taskEvents: notHere,
+  };
+  const noDiscovery = {
+    publishCard: async () => notHere(), getAgentCard: async () => notHere(), findAgents: notHere, withdrawCard: async () => notHere(),
+    claimName: async () => notHere(), resolveName: async () => notHere(), releaseName: async () => notHere(), listNames: () => [],
   };
   const api: FakeApi = {
     inbox: [],
@@ -57,6 +61,7 @@ function fakeApi(): FakeApi {
     },
     getOutbox: async () => api.outbox,
     ...noTasks,
+    ...noDiscovery,
     health: () => { throw new Error('boom'); },
     info: () => ({ did: DID, publicKeyHex: '', peerId: '', addresses: [], peers: 0, uptimeMs: 5, dataDir: '', grpcAddr: '', version: '0.1.0' }),
     status: async () => ({

@@ -84,8 +84,9 @@ type External =
 type ModelEvent = External | { type: 'timer'; kind: TimerKind };
 
 function initialModel(i: NameInput): { model: Model; publish: NameRecordParams[] } {
-  const first = { name: i.name, did: i.owner, claimedAt: i.at, issuedAt: i.at, expiresAt: i.at + i.ttlMs, seq: 1, released: false };
-  return { model: { state: 'claiming', backoff: false, seq: 1, record: null, pending: first, retryDue: 0 }, publish: [first] };
+  const seq = (i.previousSeq ?? 0) + 1;
+  const first = { name: i.name, did: i.owner, claimedAt: i.at, issuedAt: i.at, expiresAt: i.at + i.ttlMs, seq, released: false };
+  return { model: { state: 'claiming', backoff: false, seq, record: null, pending: first, retryDue: 0 }, publish: [first] };
 }
 
 /** What the machine must do: the next model (or refused), and the records to publish. */
@@ -93,15 +94,19 @@ function modelStep(m: Model, e: ModelEvent, at: number, i: NameInput): { next: M
   const publishing = m.state === 'claiming' || m.state === 'renewing';
   const live = Math.max(m.record?.expiresAt ?? 0, m.pending?.expiresAt ?? 0);
   const seqOf = (x: { seqOffset: number }) => m.seq + x.seqOffset;
-  if (e.type === 'RELEASE') {
-    if (!publishing && m.state !== 'claimed') return 'refused';
-    const next: Model = { ...m, state: 'released', backoff: false };
+  // RELEASE and a LOST race both end by withdrawing our claim with a release record, while one of ours may be live.
+  const withdraw = (state: 'released' | 'lost') => {
+    const next: Model = { ...m, state, backoff: false };
     if (at >= live) return { next, publish: [] };
     const release = { name: i.name, did: i.owner, claimedAt: i.at, issuedAt: at, expiresAt: live, seq: m.seq + 1, released: true };
     return { next: { ...next, seq: m.seq + 1, pending: null }, publish: [release] };
+  };
+  if (e.type === 'RELEASE') {
+    if (!publishing && m.state !== 'claimed') return 'refused';
+    return withdraw('released');
   }
   if (e.type === 'LOST') {
-    if ((publishing || m.state === 'claimed') && seqOf(e) === m.seq) return { next: { ...m, state: 'lost', backoff: false }, publish: [] };
+    if ((publishing || m.state === 'claimed') && seqOf(e) === m.seq) return withdraw('lost');
     return 'refused';
   }
   if (e.type === 'PUBLISHED') {
@@ -166,8 +171,8 @@ describe('name machine against the reference model', () => {
   it('lands, publishes and arms timers exactly as the model says; every record it asks for is valid and wins (property)', () => {
     const seen = new Set<string>();
     fc.assert(
-      fc.property(fc.array(walkStep, { maxLength: 60 }), (walk) => {
-        const i = input();
+      fc.property(fc.array(walkStep, { maxLength: 60 }), fc.constantFrom(0, 0, 7), (walk, previousSeq) => {
+        const i = input({ previousSeq });
         let s = start(nameMachine, i, i.at);
         let { model, publish } = initialModel(i);
         let now = i.at;
