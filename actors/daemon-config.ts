@@ -39,6 +39,10 @@ export const daemonSchema = {
       check: (addrs: string[]) => addrs.find((a) => !a.startsWith('/') || !a.includes('/p2p/')) !== undefined
         ? 'each peer is a multiaddr with a peer id, like /ip4/1.2.3.4/tcp/4001/p2p/12D3KooW…' : undefined,
     },
+    rendezvous: {
+      type: 'bool', default: (r) => r.network!.ipfs_bootstrap as boolean,
+      doc: 'Meet other daemons through a rendezvous record on the public IPFS DHT (default: as ipfs_bootstrap).',
+    },
     mdns: { type: 'bool', default: true, doc: 'Discover peers on the local network with mDNS.' },
   },
   daemon: {

@@ -27,6 +27,7 @@ import { Cards } from './discovery/cards.ts';
 import { discoverySelectors, discoveryValidators } from './discovery/dht.ts';
 import { MeshDht, Spreader } from './discovery/mesh-dht.ts';
 import { NameClaims } from './discovery/name-claims.ts';
+import { Rendezvous } from './discovery/rendezvous.ts';
 import { startGrpcServer } from './grpc/server.ts';
 import { createNodeApi } from './node-service.ts';
 import { createFileOnce } from '../runtime/create-file-once.ts';
@@ -79,6 +80,7 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
       ipfsBootstrap: config.network.ipfs_bootstrap,
       bootstrapPeers: config.network.bootstrap_peers,
       mdns: config.network.mdns,
+      rendezvous: config.network.rendezvous,
       lan: !config.network.ipfs_bootstrap,
       datastorePath: join(dataDir, 'libp2p'),
       // Cards and names: forged, altered, expired and rolled-back records never win (actors/discovery/dht.ts).
@@ -117,7 +119,11 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
     await tasks.start();
     await names.start();
     await cards.start();
+    const amino = transport.libp2p.services.amino;
+    const rendezvous = amino && new Rendezvous({ publicDht: new MeshDht(amino), libp2p: transport.libp2p, spreader, clock, log });
+    rendezvous?.start();
     cleanups.push(() => {
+      rendezvous?.stop();
       spreader.stop();
       cards.stop();
       names.stop();

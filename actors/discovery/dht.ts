@@ -63,7 +63,12 @@ export function nameKey(name: string): Uint8Array {
 
 /** The CID whose providers are the agents offering capability `capabilityId` (a2a:v1:cap:<name>). */
 export function capabilityCid(capabilityId: string): CID {
-  const hash = createHash('sha256').update(CAPABILITY_PREFIX + capabilityId).digest();
+  return textCid(CAPABILITY_PREFIX + capabilityId);
+}
+
+/** CIDv1(raw, sha2-256(UTF-8 `text`)): a DHT key to provide under. */
+export function textCid(text: string): CID {
+  const hash = createHash('sha256').update(text).digest();
   return CID.createV1(RAW, Digest.create(SHA2_256, new Uint8Array(hash)));
 }
 

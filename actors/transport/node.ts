@@ -24,6 +24,8 @@ export type NodeServices = {
   ping: Ping;
   dht: KadDHT;
   pubsub: GossipSub;
+  /** The public IPFS DHT, as a client, when `rendezvous` is on: where daemons find each other (discovery/rendezvous.ts). */
+  amino?: KadDHT;
 };
 
 export type MeshNode = Libp2p<NodeServices>;
@@ -46,12 +48,19 @@ export interface NodeOptions {
    * addresses of the peers its outbox must reach. In memory when absent (tests of the transport alone).
    */
   datastorePath?: string;
+  /**
+   * Also join the public IPFS DHT (as a client: we ask and provide, we serve nothing there), where daemons meet
+   * through a rendezvous provider record before their own DHT (its own protocol) has any peer.
+   */
+  rendezvous?: boolean;
   /** kad-dht validators and selectors by key namespace (merged with kad-dht's own for /pk/ and /ipns/). */
   dhtRecords?: { validators: Record<string, ValidateFn>; selectors: Record<string, SelectFn> };
 }
 
 /** The mesh's own DHT, apart from the public IPFS one (our records mean nothing to IPFS peers and vice versa). */
 export const DHT_PROTOCOL = '/moltmesh/kad/1.0.0';
+/** The public IPFS DHT (Amino). */
+export const AMINO_DHT_PROTOCOL = '/ipfs/kad/1.0.0';
 
 // The public IPFS (Amino DHT) bootstrap peers, as kubo and helia ship them.
 export const IPFS_BOOTSTRAP_PEERS = [
@@ -119,6 +128,15 @@ export async function createTransportNode(opts: NodeOptions): Promise<MeshNode> 
         // Many peers behind one IP (tests, one host) would otherwise be scored as a Sybil attack.
         scoreParams: { IPColocationFactorWhitelist: new Set(['127.0.0.1']) },
       }),
+      ...(opts.rendezvous ? {
+        amino: kadDHT({
+          protocol: AMINO_DHT_PROTOCOL,
+          clientMode: true,
+          peerInfoMapper: lan ? passthroughMapper : removePrivateAddressesMapper,
+          // Apart from the mesh DHT's own records, logs and metrics.
+          logPrefix: 'libp2p:dht-amino', datastorePrefix: '/dht-amino', metricsPrefix: 'libp2p_dht_amino',
+        }),
+      } : {}),
     },
   });
   // The datastore is ours to close: libp2p does not, and LevelDB holds a lock until it is closed.
