@@ -25,6 +25,7 @@ import { Tasks } from './tasks/tasks.ts';
 import { Topics } from './transport/topics.ts';
 import { Cards } from './discovery/cards.ts';
 import { discoverySelectors, discoveryValidators } from './discovery/dht.ts';
+import { guardRecords } from './discovery/record-guard.ts';
 import { MeshDht, Spreader } from './discovery/mesh-dht.ts';
 import { NameClaims } from './discovery/name-claims.ts';
 import { Rendezvous } from './discovery/rendezvous.ts';
@@ -85,6 +86,8 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
       datastorePath: join(dataDir, 'libp2p'),
       // Cards and names: forged, altered, expired and rolled-back records never win (actors/discovery/dht.ts).
       dhtRecords: { validators: discoveryValidators(() => clock.now()), selectors: discoverySelectors(() => clock.now()) },
+      // …and a storing peer keeps a newer card, or a live name, against any put that would replace it.
+      wrapDatastore: (datastore) => guardRecords(datastore, () => clock.now()),
       logger: { debug: (msg, fields) => log('debug', msg, fields) },
     });
     const messaging = Messaging.create({

@@ -11,8 +11,8 @@
 // the record anyway, so a putter's PEER_RESPONSE means "reached", not "stored" — only a get() tells). Every other
 // key (provider records, the peer store, other namespaces) and every other method pass straight through.
 //
-// Not guarded: batch(). kad-dht never writes a record through a batch (nor putMany); on a MemoryDatastore both
-// go through put() anyway, on a LevelDatastore they would not.
+// Not guarded: batch(), which kad-dht never writes a record through (a MemoryDatastore's batch goes through put()
+// anyway, a LevelDatastore's does not). putMany() calls put() on both, so it is guarded.
 import type { Libp2pInit } from 'libp2p';
 import { Record as Libp2pRecord } from '@libp2p/kad-dht';
 import { base32 } from 'multiformats/bases/base32';

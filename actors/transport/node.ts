@@ -53,6 +53,8 @@ export interface NodeOptions {
    * through a rendezvous provider record before their own DHT (its own protocol) has any peer.
    */
   rendezvous?: boolean;
+  /** Wraps the datastore before libp2p gets it (the daemon's record guard: discovery/record-guard.ts). */
+  wrapDatastore?: <D extends LevelDatastore>(datastore: D) => D;
   /** kad-dht validators and selectors by key namespace (merged with kad-dht's own for /pk/ and /ipns/). */
   dhtRecords?: { validators: Record<string, ValidateFn>; selectors: Record<string, SelectFn> };
 }
@@ -91,6 +93,7 @@ export async function createTransportNode(opts: NodeOptions): Promise<MeshNode> 
     mkdirSync(opts.datastorePath, { recursive: true, mode: 0o700 }); // LevelDB would create it world-readable
     datastore = new LevelDatastore(opts.datastorePath);
     await datastore.open();
+    if (opts.wrapDatastore) datastore = opts.wrapDatastore(datastore);
   }
   const node = await createLibp2p({
     start: false,
