@@ -1,12 +1,14 @@
 // Every command, by id. oclif's "explicit" strategy reads this map instead of scanning a directory,
 // so the .ts sources load as they are (Node strips the types) with no manifest or build step.
-// Command files import only @oclif/core and ./base.ts (tasks: also ./task-format.ts) at the top; their heavy imports happen inside run().
+// Command files import only @oclif/core and ./base.ts (tasks: also ./task-format.ts; cards and names: ./card-format.ts) at the top; their heavy imports happen inside run().
 import Ack from './commands/ack.ts';
 import CancelTask from './commands/cancel-task.ts';
 import Config from './commands/config.ts';
 import Connect from './commands/connect.ts';
 import CreateTask from './commands/create-task.ts';
 import Disconnect from './commands/disconnect.ts';
+import FindAgents from './commands/find-agents.ts';
+import GetAgentCard from './commands/get-agent-card.ts';
 import GetInbox from './commands/get-inbox.ts';
 import GetTask from './commands/get-task.ts';
 import Health from './commands/health.ts';
@@ -14,9 +16,14 @@ import Identity from './commands/identity.ts';
 import IncomingTasks from './commands/incoming-tasks.ts';
 import Info from './commands/info.ts';
 import ListTasks from './commands/list-tasks.ts';
+import NameClaim from './commands/name/claim.ts';
+import NameList from './commands/name/list.ts';
+import NameRelease from './commands/name/release.ts';
+import NameResolve from './commands/name/resolve.ts';
 import Outbox from './commands/outbox.ts';
 import Peers from './commands/peers.ts';
 import Ping from './commands/ping.ts';
+import PublishCard from './commands/publish-card.ts';
 import PublishEvent from './commands/publish-event.ts';
 import Replay from './commands/replay.ts';
 import SendMessage from './commands/send-message.ts';
@@ -29,6 +36,7 @@ import SubscribeTaskEvents from './commands/subscribe-task-events.ts';
 import UpdateTask from './commands/update-task.ts';
 import Version from './commands/version.ts';
 import WaitTask from './commands/wait-task.ts';
+import WithdrawCard from './commands/withdraw-card.ts';
 
 export const COMMANDS = {
   start: Start,
@@ -59,4 +67,12 @@ export const COMMANDS = {
   'incoming-tasks': IncomingTasks,
   streams: Streams,
   replay: Replay,
+  'publish-card': PublishCard,
+  'get-agent-card': GetAgentCard,
+  'find-agents': FindAgents,
+  'withdraw-card': WithdrawCard,
+  'name:claim': NameClaim,
+  'name:resolve': NameResolve,
+  'name:release': NameRelease,
+  'name:list': NameList,
 };

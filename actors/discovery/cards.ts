@@ -19,7 +19,7 @@ import { capabilityId } from '../capability.ts';
 import { didFromPeerId, peerIdFromDid } from '../identity/did.ts';
 import type { Transport } from '../transport/transport.ts';
 import { capabilityCid, cardKey, selectCard } from './dht.ts';
-import type { MeshDht, Provider, Spreader } from './mesh-dht.ts';
+import { RESOLVE_QUORUM, type MeshDht, type Provider, type Spreader } from './mesh-dht.ts';
 import { CARD_LIMITS, CARD_TTL_MS, signCard, verifyCard, type CardContent, type Signer, type SignedCard, type Skill } from './records.ts';
 
 export const CARD_STREAM = 'card';
@@ -147,8 +147,7 @@ export class Cards {
       if (!own) throw notFound(`card of ${did} (ours is withdrawn)`);
       return own;
     }
-    const card = (this.#o.transport.isConnected(did) ? await this.#fromOwner(did, signal).catch(() => undefined) : undefined) ??
-      (await this.#fromDht(did, signal));
+    const card = await this.#fetch(did, { direct: this.#o.transport.isConnected(did), ...(signal ? { signal } : {}) });
     if (!card || isWithdrawn(card)) throw notFound(`card of ${did}${card ? ' (withdrawn)' : ''}`);
     return card;
   }
@@ -200,22 +199,39 @@ export class Cards {
     if (provider.multiaddrs.length > 0) {
       await this.#o.transport.libp2p.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs }).catch(() => undefined);
     }
-    return (await this.#fromOwner(did, signal).catch(() => undefined)) ?? (await this.#fromDht(did, signal));
+    return this.#fetch(did, { direct: true, signal });
   }
 
-  /** The owner's current card, asked directly; undefined when it has none. */
-  async #fromOwner(did: string, signal?: AbortSignal): Promise<SignedCard | undefined> {
-    const reply = await this.#o.transport.request(did, CARD_ENVELOPE, null, { timeoutMs: 3_000, ...(signal ? { signal } : {}) });
-    if (reply.payload === null) return undefined;
-    if (!(reply.payload instanceof Uint8Array)) throw new Error(`${did} answered a card request with something else`);
-    return verifyCard(reply.payload, { expectedDid: did, now: this.#o.clock.now() });
+  /**
+   * The card of `did`, verified now: from its owner (when `direct`; no cache, so a changed card shows at once),
+   * else from the DHT. Undefined when none is found or valid.
+   */
+  async #fetch(did: string, options: { direct: boolean; signal?: AbortSignal }): Promise<SignedCard | undefined> {
+    const bytes = (options.direct ? await this.#fromOwner(did, options.signal).catch(() => undefined) : undefined) ??
+      (await this.#fromDht(did, options.signal));
+    return bytes && this.#verified(did, bytes);
   }
 
-  async #fromDht(did: string, signal?: AbortSignal): Promise<SignedCard | undefined> {
-    const records = await this.#o.dht.records(cardKey(did), signal);
-    const now = this.#o.clock.now();
+  #verified(did: string, bytes: Uint8Array): SignedCard | undefined {
     try {
-      return verifyCard(records[selectCard(did, records, now)]!, { expectedDid: did, now });
+      return verifyCard(bytes, { expectedDid: did, now: this.#o.clock.now() });
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The owner's current card bytes, asked directly; undefined when it has none (or answers with an invalid one). */
+  async #fromOwner(did: string, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    const reply = await this.#o.transport.request(did, CARD_ENVELOPE, null, { timeoutMs: 3_000, ...(signal ? { signal } : {}) });
+    if (!(reply.payload instanceof Uint8Array)) return undefined;
+    return this.#verified(did, reply.payload) && reply.payload;
+  }
+
+  /** The bytes of the card the selector prefers among what the DHT holds for `did`. */
+  async #fromDht(did: string, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    const records = await this.#o.dht.records(cardKey(did), { ...(signal ? { signal } : {}), quorum: RESOLVE_QUORUM });
+    try {
+      return records[selectCard(did, records, this.#o.clock.now())];
     } catch {
       return undefined; // none valid
     }

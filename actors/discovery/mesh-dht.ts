@@ -8,6 +8,9 @@ import type { CID } from 'multiformats/cid';
 import type { Clock } from '../../runtime/clock.ts';
 import { equalBytes } from './canonical-cbor.ts';
 
+/** Storing peers whose answers a lookup for a reader (GetAgentCard, ResolveName) waits for, when it can stop early. */
+export const RESOLVE_QUORUM = 3;
+
 export interface Provider {
   id: PeerId;
   multiaddrs: Multiaddr[];
@@ -32,23 +35,30 @@ export class MeshDht {
   }
 
   /**
-   * Every distinct record the mesh answered for `key` (ours included), for a selector to choose from; [] when
-   * nobody holds one. Stops early, keeping what it has, when `signal` aborts.
+   * Distinct records the mesh answers for `key` (ours included), for a selector to choose from; [] when nobody
+   * holds one. With `quorum`, stops once that many peers have answered with a record (a lookup's tail of further
+   * hops costs more than it usually adds); without, walks the whole query. Stops early, keeping what it has, when
+   * `signal` aborts.
    */
-  async records(key: Uint8Array, signal?: AbortSignal): Promise<Uint8Array[]> {
+  async records(key: Uint8Array, options: { signal?: AbortSignal; quorum?: number } = {}): Promise<Uint8Array[]> {
     const found: Uint8Array[] = [];
     const add = (value: Uint8Array) => {
       if (!found.some((f) => equalBytes(f, value))) found.push(value);
     };
+    const enough = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, enough.signal]) : enough.signal;
+    let answered = 0;
     try {
       for await (const e of this.#dht.get(key, { signal })) {
-        if (e.name === 'PEER_RESPONSE' && e.record) add(e.record.value);
-        else if (e.name === 'VALUE') add(e.value); // the last event: the best, our own local copy included
+        if (e.name === 'PEER_RESPONSE' && e.record) {
+          add(e.record.value);
+          if (++answered === options.quorum) enough.abort();
+        } else if (e.name === 'VALUE') add(e.value); // the last event: the best, our own local copy included
       }
     } catch (err) {
       // kad-dht throws when no peer holds the key (NotFoundError / AggregateError) or when aborted; either way the
       // answer is what was collected.
-      if (!signal?.aborted && !isNotFound(err)) throw err;
+      if (!signal.aborted && !isNotFound(err)) throw err;
     }
     return found;
   }

@@ -20,7 +20,7 @@ import { Supervisor } from '../../runtime/supervisor.ts';
 import type { Effect } from '../../runtime/transitions.ts';
 import { nameMachine, nameStateOf, type NameContext, type NameInput, type NameState, type PublishRecordParams } from '../../machines/name.ts';
 import { nameHolder, nameKey } from './dht.ts';
-import type { MeshDht, Spreader } from './mesh-dht.ts';
+import { RESOLVE_QUORUM, type MeshDht, type Spreader } from './mesh-dht.ts';
 import { claimRefusal, parseName } from './names.ts';
 import { NAME_TTL_MS, signName, type Signer, type SignedName } from './records.ts';
 
@@ -144,7 +144,7 @@ export class NameClaims {
     const name = parseName('name', raw);
     const ours = this.#holding().find((c) => c.name === name);
     if (ours) return this.#view(ours);
-    const holder = await this.#holder(name, signal);
+    const holder = await this.#holder(name, { ...(signal ? { signal } : {}), quorum: RESOLVE_QUORUM });
     if (!holder) throw new ApiError('NOT_FOUND', `name ${JSON.stringify(name)} is not claimed`);
     return { name, did: holder.did, claimedAt: holder.claimedAt, expiresAt: holder.expiresAt, seq: holder.seq, autoRenew: false };
   }
@@ -209,9 +209,12 @@ export class NameClaims {
     });
   }
 
-  /** The verified record that holds `name` in the mesh now, if any. */
-  async #holder(name: string, signal?: AbortSignal): Promise<SignedName | undefined> {
-    const records = await this.#o.dht.records(nameKey(name), signal ?? AbortSignal.timeout(10_000));
+  /**
+   * The verified record that holds `name` in the mesh now, if any. A claim's consent and LOST checks walk the whole
+   * lookup; a resolve settles for a quorum of storing peers.
+   */
+  async #holder(name: string, options: { signal?: AbortSignal; quorum?: number } = {}): Promise<SignedName | undefined> {
+    const records = await this.#o.dht.records(nameKey(name), { signal: options.signal ?? AbortSignal.timeout(10_000), ...(options.quorum ? { quorum: options.quorum } : {}) });
     return nameHolder(name, records, this.#o.clock.now());
   }
 

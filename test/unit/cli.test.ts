@@ -204,6 +204,166 @@ describe('task commands', () => {
   });
 });
 
+describe('discovery and name commands', () => {
+  it('are listed in help, the name commands under their topic', () => {
+    const help = cli(['--help']);
+    for (const cmd of ['find-agents', 'get-agent-card', 'publish-card', 'withdraw-card']) expect(help.stdout).toContain(cmd);
+    const names = cli(['name', '--help']);
+    expect(names.code).toBe(0);
+    for (const cmd of ['claim', 'resolve', 'release', 'list']) expect(names.stdout).toContain(`name ${cmd}`);
+  });
+
+  it('refuse a bad name, capability or timeout before contacting the daemon (exit 2; none is running here)', () => {
+    const rule = 'a name is two or more words of lowercase letters a-z and digits joined by "-"';
+    const cases: Array<[string[], string]> = [
+      [['name', 'claim', 'Swift', 'falcon'], `error: name: "Swift-falcon" is not a name: use lowercase letters only; ${rule}`],
+      [['name', 'claim', 'swift'], `error: name: "swift" is not a name: needs two or more words joined by "-"; ${rule}`],
+      [['name', 'resolve', 'swift_falcon'], 'error: name: "swift_falcon" is not a name: "_" is not allowed'],
+      [['name', 'release', '7-up'], 'error: name: "7-up" is not a name: must start with a letter'],
+      [['find-agents', '--capability', 'Text!'], 'error: --capability: "Text!" is not a capability'],
+      [['find-agents', '--capability', 'x', '--timeout', 'soon'], 'error: --timeout: expected a duration'],
+      [['find-agents', '--capability', 'x', '--timeout', '5m'], 'error: --timeout: at most 2m, got 5m'],
+      [['publish-card', '--capability', 'A B'], 'error: --capability: "A B" is not a capability'],
+      [['publish-card', '--skill-file', join(root, 'missing.json')], `error: --skill-file: cannot read ${join(root, 'missing.json')}: ENOENT`],
+      [['get-agent-card'], 'error: which agent?'],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = cli(args);
+      expect([r.code, r.stdout], args.join(' ')).toEqual([2, '']);
+      expect(r.stderr.startsWith(stderr), `${args.join(' ')}: ${r.stderr}`).toBe(true);
+      noStackTrace(r.stderr);
+    }
+  });
+
+  it('against a fake A2ANode: streamed cards, rows, names, the daemon\'s refusals', async () => {
+    const grpc = await import('@grpc/grpc-js');
+    const { A2ANodeService } = await import('../../proto/gen/moltmesh/v1/a2a_node.ts');
+    const self = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK';
+    const other = 'did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH';
+    const T = Date.UTC(2026, 4, 30, 14, 22, 0, 123);
+    const card = (did: string, name: string, caps: string[]) => ({
+      did, name, description: name ? `${name} at work` : '', capabilities: caps.map((c) => `a2a:v1:cap:${c}`),
+      skills: [{ id: caps[0], name: 'Text generation', description: '', inputSchemaJson: '{"type":"object"}', outputSchemaJson: '' }],
+      addresses: ['/ip4/127.0.0.1/tcp/4001'], protocolVersion: 'a2a/1', issuedAtMs: T, expiresAtMs: T + 86_400_000, seq: 3,
+      signature: new Uint8Array([0xab, 0xcd]),
+    });
+    const record = (name: string, did: string, autoRenew: boolean) => ({ name, did, claimedAtMs: T, expiresAtMs: T + 86_400_000, seq: 1, autoRenew });
+    // find-agents must print a card as it arrives: the second is sent only once the first line has been seen.
+    let firstPrinted!: () => void;
+    const printed = new Promise<void>((ok) => (firstPrinted = ok));
+    const seen: Record<string, unknown> = {};
+    const fail = (code: number, details: string) => Object.assign(new Error(details), { code, details });
+    const impl = {
+      getIdentity: (_: unknown, cb: Function) => cb(null, { did: self, publicKeyHex: '', peerId: '', dataDir }),
+      findAgents: async (call: { request: unknown; write(m: unknown): void; end(): void }) => {
+        seen.findAgents = call.request;
+        call.write({ card: card(other, 'swift-falcon', ['text-generation', 'embedding']) });
+        if ((call.request as { limit: number }).limit !== 1) {
+          await printed;
+          call.write({ card: card(self, '', ['text-generation']) });
+        }
+        call.end();
+      },
+      getAgentCard: (call: { request: { did: string } }, cb: Function) =>
+        call.request.did === other ? cb(null, { card: card(other, 'swift-falcon', ['text-generation']) }) : cb(fail(grpc.status.NOT_FOUND, `no card for ${call.request.did}`)),
+      publishCard: (call: { request: { name: string; capabilities: string[]; skills: unknown[] } }, cb: Function) => {
+        seen.publishCard = call.request;
+        cb(null, { card: { ...card(self, call.request.name, ['text-generation']), skills: [] } });
+      },
+      withdrawCard: (_: unknown, cb: Function) => cb(null, {}),
+      claimName: (call: { request: { name: string } }, cb: Function) => call.request.name === 'swift-falcon'
+        ? cb(null, { record: record('swift-falcon', self, true) })
+        : cb(fail(grpc.status.ALREADY_EXISTS, `name "${call.request.name}" already claimed by ${other} (expires 2026-05-31T14:22:00Z)`)),
+      resolveName: (call: { request: { name: string } }, cb: Function) => call.request.name === 'bright-harbor'
+        ? cb(null, { record: record('bright-harbor', other, false) })
+        : cb(fail(grpc.status.NOT_FOUND, `name "${call.request.name}" is not claimed`)),
+      releaseName: (_: unknown, cb: Function) => cb(null, {}),
+      listNames: (_: unknown, cb: Function) => cb(null, { records: [record('swift-falcon', self, true), record('quiet-river-2', self, false)] }),
+    };
+    const server = new grpc.Server();
+    server.addService(A2ANodeService, impl as never);
+    const sock = join(root, 'fake-a2a.sock');
+    await new Promise<void>((ok, ko) => server.bindAsync(`unix:${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? ko(e) : ok())));
+    const at = ['--grpc-addr', `unix:${sock}`];
+    try {
+      // Streamed: the first line is on stdout before the search ends.
+      const child = spawn(launcher, ['find-agents', '--capability', 'text-generation', '--timeout', '2s', ...at], { cwd: root, env: { ...process.env, NO_COLOR: '1' } });
+      let stdout = '';
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (stdout.includes('\n')) firstPrinted();
+      });
+      const code = await new Promise((ok) => child.on('close', ok));
+      expect([code, stderr]).toEqual([0, '# searching DHT for a2a:v1:cap:text-generation...\n']);
+      expect(stdout).toBe(`${other}  swift-falcon      text-generation, embedding\n${self} (you)  (unnamed)         text-generation\n# 2 agents found\n`);
+      expect(seen.findAgents).toEqual({ capability: 'a2a:v1:cap:text-generation', limit: 0, timeoutMs: 2000 });
+
+      const [one, json, get, getJson, missing, published, withdrawn] = await Promise.all([
+        cliAsync(['find-agents', '--capability', 'a2a:v1:cap:text-generation', '--limit', '1', ...at]),
+        cliAsync(['find-agents', '--capability', 'text-generation', '--limit', '1', '--json', ...at]),
+        cliAsync(['get-agent-card', other, ...at]),
+        cliAsync(['get-agent-card', '--did', other, '--json', ...at]),
+        cliAsync(['get-agent-card', self, ...at]),
+        (async () => {
+          const file = join(root, 'skills.json');
+          writeFileSync(file, JSON.stringify([{ id: 'text-generation', name: 'Text generation', inputSchema: { type: 'object' } }]));
+          return cliAsync(['publish-card', '--name', 'swift-falcon', '--capability', 'text-generation', '--skill-file', file, ...at]);
+        })(),
+        cliAsync(['withdraw-card', ...at]),
+      ]);
+      expect(one.stdout.split('\n').slice(1)).toEqual(['# 1 agent found', '']);
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        capability: 'a2a:v1:cap:text-generation',
+        agents: [{ did: other, name: 'swift-falcon', signature: 'abcd', skills: [{ id: 'text-generation', inputSchema: { type: 'object' } }] }],
+      });
+      expect(get.stdout).toBe([
+        `DID           ${other}`,
+        'Name          swift-falcon',
+        'Description   swift-falcon at work',
+        'Capabilities  text-generation',
+        'Skills        text-generation: Text generation',
+        'Addresses     /ip4/127.0.0.1/tcp/4001',
+        'Protocol      a2a/1',
+        'Issued        2026-05-30T14:22:00Z',
+        'Expires       2026-05-31T14:22:00Z',
+        'Seq           3',
+        '',
+      ].join('\n'));
+      expect(JSON.parse(getJson.stdout)).toMatchObject({ did: other, expiresAt: '2026-05-31T14:22:00Z', signature: 'abcd' });
+      expect([missing.code, missing.stderr]).toEqual([1, `error: no card for ${self}\n`]);
+      expect(published.stdout).toMatch(new RegExp(`^DID +${self} \\(you\\)\\nName +swift-falcon\\n`));
+      expect(seen.publishCard).toMatchObject({
+        name: 'swift-falcon', description: '', capabilities: ['text-generation'],
+        skills: [{ id: 'text-generation', name: 'Text generation', inputSchemaJson: '{"type":"object"}', outputSchemaJson: '' }],
+      });
+      expect(withdrawn.stdout).toBe('card withdrawn: capabilities no longer advertised\n');
+
+      const [claimed, taken, resolved, unclaimed, released, list, listJson] = await Promise.all([
+        cliAsync(['name', 'claim', 'swift', 'falcon', ...at]),
+        cliAsync(['name', 'claim', 'bright-harbor', ...at]),
+        cliAsync(['name', 'resolve', 'bright-harbor', ...at]),
+        cliAsync(['name', 'resolve', 'x-y', ...at]),
+        cliAsync(['name', 'release', 'swift-falcon', ...at]),
+        cliAsync(['name', 'list', ...at]),
+        cliAsync(['name', 'list', '--json', ...at]),
+      ]);
+      expect(claimed.stdout).toBe(`Name     swift-falcon\nDID      ${self} (you)\nExpires  2026-05-31T14:22:00Z (auto-renewed)\n`);
+      expect([taken.code, taken.stdout, taken.stderr]).toEqual([1, '', `error: name "bright-harbor" already claimed by ${other} (expires 2026-05-31T14:22:00Z)\n`]);
+      expect(resolved.stdout).toBe(`Name     bright-harbor\nDID      ${other}\nExpires  2026-05-31T14:22:00Z\n`);
+      expect([unclaimed.code, unclaimed.stderr]).toEqual([1, 'error: name "x-y" is not claimed\n']);
+      expect(released.stdout).toBe('released swift-falcon\n');
+      expect(list.stdout).toBe('NAME           EXPIRES                              SEQ\nswift-falcon   2026-05-31T14:22:00Z (auto-renewed)  1\nquiet-river-2  2026-05-31T14:22:00Z                 1\n');
+      expect(JSON.parse(listJson.stdout).names.map((n: { name: string; expiresAt: string }) => [n.name, n.expiresAt]))
+        .toEqual([['swift-falcon', '2026-05-31T14:22:00Z'], ['quiet-river-2', '2026-05-31T14:22:00Z']]);
+    } finally {
+      firstPrinted();
+      server.forceShutdown();
+    }
+  }, 30_000);
+});
+
 describe('config --local', () => {
   it('prints the resolved config as one JSON document', () => {
     const r = cli(['config', '--local', '--json', '--port', '1']);

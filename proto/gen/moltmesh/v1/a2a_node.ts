@@ -145,7 +145,10 @@ export const A2ANodeService = {
       Buffer.from(GetAgentCardResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetAgentCardResponse => GetAgentCardResponse.decode(value),
   },
-  /** Streams verified cards offering a capability as they are found; ends at limit or timeout. */
+  /**
+   * Streams verified cards offering a capability as they are found; ends when the DHT search is complete, at
+   * limit, or at timeout, whichever comes first.
+   */
   findAgents: {
     path: "/moltmesh.v1.A2ANode/FindAgents" as const,
     requestStream: false as const,
@@ -155,7 +158,7 @@ export const A2ANodeService = {
     responseSerialize: (value: FindAgentsResponse): Buffer => Buffer.from(FindAgentsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): FindAgentsResponse => FindAgentsResponse.decode(value),
   },
-  /** Stops publishing our card and lets the DHT records expire. */
+  /** Replaces our card with a withdrawn one (no capabilities, no addresses) and stops providing its capabilities. */
   withdrawCard: {
     path: "/moltmesh.v1.A2ANode/WithdrawCard" as const,
     requestStream: false as const,
@@ -499,9 +502,12 @@ export interface A2ANodeServer extends UntypedServiceImplementation {
   publishCard: handleUnaryCall<PublishCardRequest, PublishCardResponse>;
   /** Resolves and verifies one card; NOT_FOUND when no valid card exists. */
   getAgentCard: handleUnaryCall<GetAgentCardRequest, GetAgentCardResponse>;
-  /** Streams verified cards offering a capability as they are found; ends at limit or timeout. */
+  /**
+   * Streams verified cards offering a capability as they are found; ends when the DHT search is complete, at
+   * limit, or at timeout, whichever comes first.
+   */
   findAgents: handleServerStreamingCall<FindAgentsRequest, FindAgentsResponse>;
-  /** Stops publishing our card and lets the DHT records expire. */
+  /** Replaces our card with a withdrawn one (no capabilities, no addresses) and stops providing its capabilities. */
   withdrawCard: handleUnaryCall<WithdrawCardRequest, WithdrawCardResponse>;
   /** Queues a signed message in the durable outbox and tries live delivery; INVALID_ARGUMENT for a bad DID or empty/oversized body. */
   sendMessage: handleUnaryCall<SendMessageRequest, SendMessageResponse>;
@@ -621,14 +627,17 @@ export interface A2ANodeClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetAgentCardResponse) => void,
   ): ClientUnaryCall;
-  /** Streams verified cards offering a capability as they are found; ends at limit or timeout. */
+  /**
+   * Streams verified cards offering a capability as they are found; ends when the DHT search is complete, at
+   * limit, or at timeout, whichever comes first.
+   */
   findAgents(request: FindAgentsRequest, options?: Partial<CallOptions>): ClientReadableStream<FindAgentsResponse>;
   findAgents(
     request: FindAgentsRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<FindAgentsResponse>;
-  /** Stops publishing our card and lets the DHT records expire. */
+  /** Replaces our card with a withdrawn one (no capabilities, no addresses) and stops providing its capabilities. */
   withdrawCard(
     request: WithdrawCardRequest,
     callback: (error: ServiceError | null, response: WithdrawCardResponse) => void,

@@ -65,7 +65,7 @@ export interface FindAgentsRequest {
   capability: string;
   /** 0 = 20; at most 1000 */
   limit: number;
-  /** 0 = 10 s */
+  /** 0 = 10 s; at most 120000 (2 min) */
   timeoutMs: number;
 }
 
