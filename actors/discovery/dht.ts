@@ -41,7 +41,7 @@
 import { createHash } from 'node:crypto';
 import { CID } from 'multiformats/cid';
 import * as Digest from 'multiformats/hashes/digest';
-import { compareBytes, equalBytes } from './canonical-cbor.ts';
+import { compareBytes, equalBytes } from '../../runtime/canonical-cbor.ts';
 import { verifyCard, verifyName, type SignedCard, type SignedName } from './records.ts';
 
 export const CARD_NAMESPACE = 'moltmesh-card';

@@ -6,7 +6,7 @@ import type { PeerId } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import type { CID } from 'multiformats/cid';
 import type { Clock } from '../../runtime/clock.ts';
-import { equalBytes } from './canonical-cbor.ts';
+import { equalBytes } from '../../runtime/canonical-cbor.ts';
 
 /** Storing peers whose answers a lookup for a reader (GetAgentCard, ResolveName) waits for, when it can stop early. */
 export const RESOLVE_QUORUM = 3;

@@ -16,7 +16,7 @@
 import type { Libp2pInit } from 'libp2p';
 import { Record as Libp2pRecord } from '@libp2p/kad-dht';
 import { base32 } from 'multiformats/bases/base32';
-import { equalBytes } from './canonical-cbor.ts';
+import { equalBytes } from '../../runtime/canonical-cbor.ts';
 import { CARD_NAMESPACE, NAME_NAMESPACE, shouldStore } from './dht.ts';
 
 /** What createLibp2p({ datastore }) takes (interface-datastore's Datastore). */

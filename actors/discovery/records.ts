@@ -7,7 +7,7 @@
 //
 //     signed bytes = DOMAIN ++ canonical-CBOR(content)
 //
-// where content is a CBOR map of the fields below, in the canonical encoding of ./canonical-cbor.ts (RFC 8949
+// where content is a CBOR map of the fields below, in the canonical encoding of runtime/canonical-cbor.ts (RFC 8949
 // core deterministic: shortest heads, map keys sorted by their encoded bytes, i.e. shorter keys first) and DOMAIN is
 // the ASCII text (ending in one newline, 0x0a) that keeps a signature made for one use of the key (an envelope, a
 // name) from being valid for any other:
@@ -54,7 +54,7 @@ import { verifySignature } from '../identity/ed25519.ts';
 import { capabilityId, CAPABILITY_PREFIX } from '../capability.ts';
 import type { NameRecordParams } from '../../machines/name.ts';
 import type { JsonValue } from '../../machines/task.ts';
-import { decodeCanonical, encodeCanonical, NotCanonical, type CborValue } from './canonical-cbor.ts';
+import { decodeCanonical, encodeCanonical, NotCanonical, type CborValue } from '../../runtime/canonical-cbor.ts';
 import { nameProblem } from './names.ts';
 
 // ── Limits ───────────────────────────────────────────────────────────────────────────────────────────────

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Decoder, encode as cborxEncode } from 'cbor-x';
 import { identityFromSeed, type Identity } from '../../actors/identity/ed25519.ts';
-import { decodeCanonical, encodeCanonical, NotCanonical, type CborValue } from '../../actors/discovery/canonical-cbor.ts';
+import { decodeCanonical, encodeCanonical, NotCanonical, type CborValue } from '../../runtime/canonical-cbor.ts';
 import {
   CARD_MAX_BYTES,
   CARD_MAX_TTL_MS,

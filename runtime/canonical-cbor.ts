@@ -1,5 +1,6 @@
-// Canonical CBOR for signed DHT records: one byte string per value, so a signature can be checked by anyone who
-// holds the fields (a gRPC client with an AgentCard message, another language) by encoding them again.
+// Canonical CBOR for signed records (Agent Cards, name records, thread entries and blocks): one byte string per
+// value, so a signature can be checked by anyone who holds the fields (a gRPC client, another language) by
+// encoding them again.
 //
 // The encoding is RFC 8949 §4.2.1 "core deterministic encoding" over a JSON-like data model, as cborg (the CBOR
 // codec of the IPLD/libp2p world) writes it with `rfc8949EncodeOptions`:
