@@ -2,7 +2,7 @@
 // every replica, whichever consensus backend (Raft or Tendermint) ordered them. Pure: no I/O, no clock; signing and
 // signature checks come in as functions. docs/THREAD-CHAIN.md specifies the bytes for other languages.
 //
-//   entry      canonical-CBOR { v, thread, id, author, kind, payload, submittedAt, sig }
+//   entry      canonical-CBOR { v, thread, id, author, kind, contentType, payload, submittedAt, sig }
 //              sig = Ed25519(author's key, "moltmesh/thread-entry/v1\n" ++ canonical-CBOR(the same map without sig))
 //   genesis    sha256("moltmesh/thread-genesis/v1\n" ++ canonical-CBOR { v, thread, backend, replicas, creator, createdAt })
 //   block      header { v, thread, height, parent, entriesRoot, count, proposer, time } + its entries (as bytes)
@@ -11,10 +11,9 @@
 //              node = sha256(0x01 ++ left ++ right), split at the largest power of two below n; empty = sha256("")
 import { createHash } from 'node:crypto';
 import { decodeCanonical, encodeCanonical, equalBytes, type CborValue } from '../runtime/canonical-cbor.ts';
-import type { JsonValue } from './task.ts';
 
 export const CHAIN_VERSION = 1;
-export const ENTRY_LIMITS = { id: 128, kind: 64, payloadBytes: 64 * 1024 };
+export const ENTRY_LIMITS = { id: 128, kind: 64, contentType: 128, payloadBytes: 64 * 1024 };
 export const BLOCK_MAX_ENTRIES = 4096;
 
 const ENTRY_DOMAIN = new TextEncoder().encode('moltmesh/thread-entry/v1\n');
@@ -46,7 +45,9 @@ export interface EntryContent {
   author: string;
   /** What kind of record this is ("decision", "observation"…): lowercase, digits, . _ -. */
   kind: string;
-  payload: JsonValue;
+  /** What the payload is: "application/json" unless said otherwise. */
+  contentType: string;
+  payload: Uint8Array;
   submittedAt: number;
 }
 
@@ -55,7 +56,7 @@ export interface SignedEntry extends EntryContent {
 }
 
 function entryMap(e: EntryContent): Record<string, CborValue> {
-  return { v: CHAIN_VERSION, thread: e.thread, id: e.id, author: e.author, kind: e.kind, payload: e.payload as CborValue, submittedAt: e.submittedAt };
+  return { v: CHAIN_VERSION, thread: e.thread, id: e.id, author: e.author, kind: e.kind, contentType: e.contentType, payload: e.payload, submittedAt: e.submittedAt };
 }
 
 export function entrySigningBytes(e: EntryContent): Uint8Array {
@@ -66,9 +67,12 @@ export function entrySigningBytes(e: EntryContent): Uint8Array {
 export function checkEntry(e: EntryContent): void {
   if (typeof e.id !== 'string' || !ENTRY_ID.test(e.id)) throw new ChainError('entry.id', `1-${ENTRY_LIMITS.id} characters of A-Z a-z 0-9 . _ : -`);
   if (typeof e.kind !== 'string' || !KIND.test(e.kind)) throw new ChainError('entry.kind', 'lowercase letters, digits, . _ - (at most 64), starting with a letter or digit');
+  if (typeof e.contentType !== 'string' || e.contentType.length === 0 || e.contentType.length > ENTRY_LIMITS.contentType) {
+    throw new ChainError('entry.contentType', `1-${ENTRY_LIMITS.contentType} characters`);
+  }
   if (!Number.isSafeInteger(e.submittedAt) || e.submittedAt < 0) throw new ChainError('entry.submittedAt', 'not a time in ms');
-  const size = encodeCanonical(e.payload as CborValue).length;
-  if (size > ENTRY_LIMITS.payloadBytes) throw new ChainError('entry.payload', `${size} bytes, more than ${ENTRY_LIMITS.payloadBytes}`);
+  if (!(e.payload instanceof Uint8Array)) throw new ChainError('entry.payload', 'not bytes');
+  if (e.payload.length > ENTRY_LIMITS.payloadBytes) throw new ChainError('entry.payload', `${e.payload.length} bytes, more than ${ENTRY_LIMITS.payloadBytes}`);
 }
 
 /** Sign an entry (its fields checked first); returns its bytes as they go into a block. */
@@ -86,12 +90,12 @@ export function decodeEntry(bytes: Uint8Array, verify?: Verify): SignedEntry {
     throw new ChainError('entry', `not canonical CBOR (${(err as Error).message})`);
   }
   if (!isMap(m)) throw new ChainError('entry', 'not a map');
-  exactKeys('entry', m, ['v', 'thread', 'id', 'author', 'kind', 'payload', 'submittedAt', 'sig']);
+  exactKeys('entry', m, ['v', 'thread', 'id', 'author', 'kind', 'contentType', 'payload', 'submittedAt', 'sig']);
   if (m.v !== CHAIN_VERSION) throw new ChainError('entry.v', `unsupported version ${JSON.stringify(m.v)}`);
   if (!(m.sig instanceof Uint8Array) || m.sig.length !== 64) throw new ChainError('entry.sig', 'not a 64-byte signature');
   const entry: SignedEntry = {
     thread: str('entry.thread', m.thread), id: str('entry.id', m.id), author: str('entry.author', m.author), kind: str('entry.kind', m.kind),
-    payload: m.payload as JsonValue, submittedAt: m.submittedAt as number, signature: m.sig,
+    contentType: str('entry.contentType', m.contentType), payload: m.payload as Uint8Array, submittedAt: m.submittedAt as number, signature: m.sig,
   };
   checkEntry(entry);
   if (verify && !verify(entry.author, entrySigningBytes(entry), entry.signature)) throw new ChainError('entry.sig', `not signed by ${entry.author}`);

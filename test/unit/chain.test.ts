@@ -10,6 +10,7 @@ import {
   type Block, type Genesis, type Verify,
 } from '../../machines/chain.ts';
 
+const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 const verify: Verify = (did, bytes, sig) => verifySignature(publicKeyFromDid(did), bytes, sig);
 const sha = (...parts: Uint8Array[]) => {
   const h = createHash('sha256');
@@ -33,7 +34,7 @@ function chainOf(heights: number, perBlock = 3): Block[] {
   for (let h = 1; h <= heights; h++) {
     const entries = Array.from({ length: perBlock }, (_, i) => {
       const author = i % 2 ? bob : alice;
-      return signEntry({ thread: genesis.thread, id: `e-${h}-${i}`, author: author.did, kind: 'decision', payload: { vote: i % 2 ? 'no' : 'yes', h }, submittedAt: 1_780_000_000_000 + h }, author.sign);
+      return signEntry({ thread: genesis.thread, id: `e-${h}-${i}`, author: author.did, kind: 'decision', contentType: 'application/json', payload: json({ vote: i % 2 ? 'no' : 'yes', h }), submittedAt: 1_780_000_000_000 + h }, author.sign);
     });
     const b = makeBlock({ thread: genesis.thread, height: h, parent, proposer: alice.did, time: 1_780_000_000_100 + h, entries });
     blocks.push(b);
@@ -56,18 +57,18 @@ describe('merkle root (RFC 6962)', () => {
 
 describe('entries and blocks', () => {
   it('an entry round-trips and its signature binds every field', () => {
-    const bytes = signEntry({ thread: genesis.thread, id: 'ent-1', author: alice.did, kind: 'decision', payload: { vote: 'approve' }, submittedAt: 5 }, alice.sign);
-    expect(decodeEntry(bytes, verify)).toMatchObject({ id: 'ent-1', author: alice.did, payload: { vote: 'approve' } });
+    const bytes = signEntry({ thread: genesis.thread, id: 'ent-1', author: alice.did, kind: 'decision', contentType: 'application/json', payload: json({ vote: 'approve' }), submittedAt: 5 }, alice.sign);
+    expect(decodeEntry(bytes, verify)).toMatchObject({ id: 'ent-1', author: alice.did, payload: json({ vote: 'approve' }) });
     // Claiming another author, or changing the payload, breaks the signature.
-    const forged = signEntry({ thread: genesis.thread, id: 'ent-1', author: bob.did, kind: 'decision', payload: { vote: 'approve' }, submittedAt: 5 }, alice.sign);
+    const forged = signEntry({ thread: genesis.thread, id: 'ent-1', author: bob.did, kind: 'decision', contentType: 'application/json', payload: json({ vote: 'approve' }), submittedAt: 5 }, alice.sign);
     expect(() => decodeEntry(forged, verify)).toThrow(/not signed by/);
   });
 
   it('bad fields are refused with the field named', () => {
-    const base = { thread: genesis.thread, id: 'x', author: alice.did, kind: 'decision', payload: null, submittedAt: 1 };
+    const base = { thread: genesis.thread, id: 'x', author: alice.did, kind: 'decision', contentType: 'text/plain', payload: new Uint8Array(0), submittedAt: 1 };
     expect(() => signEntry({ ...base, kind: 'Decision' }, alice.sign)).toThrow(ChainError);
     expect(() => signEntry({ ...base, id: 'has space' }, alice.sign)).toThrow(/entry.id/);
-    expect(() => signEntry({ ...base, payload: 'x'.repeat(70_000) }, alice.sign)).toThrow(/entry.payload/);
+    expect(() => signEntry({ ...base, payload: new Uint8Array(70_000) }, alice.sign)).toThrow(/entry.payload/);
   });
 
   it('the block hash is pinned (another implementation must produce these bytes)', () => {
@@ -114,7 +115,7 @@ describe('verifyChain', () => {
 
   it('an entry re-signed by another key, or moved to another thread, is caught at its height', () => {
     const blocks = chainOf(3);
-    const stolen = signEntry({ thread: genesis.thread, id: 'x', author: alice.did, kind: 'decision', payload: 1, submittedAt: 1 }, bob.sign);
+    const stolen = signEntry({ thread: genesis.thread, id: 'x', author: alice.did, kind: 'decision', contentType: 'text/plain', payload: json(1), submittedAt: 1 }, bob.sign);
     const b2 = makeBlock({ ...blocks[1]!, entries: [...blocks[1]!.entries, stolen] });
     const report = verifyChain(genesis, [blocks[0]!, b2], verify);
     expect(report.bad).toEqual({ height: 2, reason: expect.stringMatching(/entries\[3\].*not signed by/) });
