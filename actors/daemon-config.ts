@@ -60,6 +60,9 @@ export const daemonSchema = {
     },
     verbose: { type: 'bool', default: false, doc: 'Log debug lines (one JSON object per line).' },
   },
+  threads: {
+    auto_join: { type: 'bool', default: true, doc: 'Join threads other daemons invite us to without asking (false: run join-thread).' },
+  },
   messaging: {
     message_ttl: { type: 'duration', default: '24h', min: 1_000, max: 30 * DAY, doc: 'An undelivered message expires after this long (at most 30d).' },
     retry_initial: { type: 'duration', default: '1s', min: 10, max: DAY, doc: 'First retry delay; doubles (with jitter) after each failure.' },

@@ -4,6 +4,7 @@
 //   ├── transport   libp2p node; routes signed envelopes to the handlers below
 //   ├── messaging   inbox + outbox (one outbox-delivery machine per undelivered message)
 //   ├── tasks       one task machine per unfinished task + the task outbox; task event streams on GossipSub
+//   ├── threads     one thread machine per thread; its consensus (Raft) under threads/consensus; the thread outbox
 //   ├── names       one name machine per name we claim (cards: our Agent Card, and finding others', beside it)
 //   └── grpc        A2ANode · Diag · Ext on the unix socket (and TCP with a token)
 //
@@ -29,6 +30,7 @@ import { guardRecords } from './discovery/record-guard.ts';
 import { MeshDht, Spreader } from './discovery/mesh-dht.ts';
 import { NameClaims } from './discovery/name-claims.ts';
 import { Rendezvous } from './discovery/rendezvous.ts';
+import { Threads } from './threads/threads.ts';
 import { startGrpcServer } from './grpc/server.ts';
 import { createNodeApi } from './node-service.ts';
 import { createFileOnce } from '../runtime/create-file-once.ts';
@@ -112,14 +114,17 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
     let cards: Cards | undefined;
     const names = new NameClaims({ identity, store, clock, dht, spreader, supervisor: root, log, onChange: () => void cards?.refresh() });
     cards = new Cards({ identity, store, clock, transport, dht, spreader, agent: config.agent, heldNames: () => names.held(), log });
+    const threads = Threads.create({ identity, store, clock, random: Math.random, transport, supervisor: root, log, retry, autoJoin: config.threads.auto_join });
     await root.startChild({ id: 'transport', start: async () => (await transport.start(), { stop: () => transport.stop() }) });
     transport.onPeerConnected((did) => {
       messaging.peerConnected(did);
       tasks.peerConnected(did);
+      threads.peerConnected(did);
       spreader.peerConnected();
     });
     await messaging.start();
     await tasks.start();
+    await threads.start();
     await names.start();
     await cards.start();
     const amino = transport.libp2p.services.amino;
@@ -147,7 +152,7 @@ export async function startDaemon(flags: DaemonFlags, options: { log?: Logger; c
         resolveStopped();
       })());
 
-    const api = createNodeApi({ config, configSource: source, identity, store, transport, messaging, tasks, cards, names, root, clock, version: VERSION, shutdown: () => void stop() });
+    const api = createNodeApi({ config, configSource: source, identity, store, transport, messaging, tasks, cards, names, threads, root, clock, version: VERSION, shutdown: () => void stop() });
     const { tcpAddr, socketPath } = grpcListen(config);
     const token = tcpAddr ? await ensureToken(dataDir) : undefined;
     let grpcAddresses: string[] = [];

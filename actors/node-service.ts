@@ -16,11 +16,14 @@ import type { Transport } from './transport/transport.ts';
 import type { Cards } from './discovery/cards.ts';
 import { NAME_PREFIX, type NameClaims } from './discovery/name-claims.ts';
 import { nameMachine } from '../machines/name.ts';
+import { threadMachine } from '../machines/thread.ts';
+import { THREAD_OUTBOX_PREFIX, THREAD_PREFIX, type Threads } from './threads/threads.ts';
 import type { NodeApi, ReplayStep } from './grpc/node-api.ts';
 
 /** Which machine folds which streams, for `replay`. Streams without one are shown event by event. */
 const MACHINES_BY_PREFIX: [string, AnyStateMachine][] = [
   [OUTBOX_PREFIX, outboxDelivery], ['task-outbox/', outboxDelivery], [TASK_PREFIX, task], [NAME_PREFIX, nameMachine],
+  [THREAD_PREFIX, threadMachine], [THREAD_OUTBOX_PREFIX, outboxDelivery],
 ];
 
 export interface NodeServiceParts {
@@ -33,6 +36,7 @@ export interface NodeServiceParts {
   tasks: Tasks;
   cards: Cards;
   names: NameClaims;
+  threads: Threads;
   root: Supervisor;
   clock: Clock;
   version: string;
@@ -55,6 +59,15 @@ export function createNodeApi(p: NodeServiceParts): NodeApi {
     resolveName: (name, signal) => p.names.resolve(name, signal),
     releaseName: (name) => p.names.release(name),
     listNames: () => p.names.list(),
+
+    createThread: (req) => p.threads.create(req),
+    getThread: (id) => p.threads.get(id),
+    listThreads: (pageSize, after) => p.threads.list(pageSize, after),
+    joinThread: (id) => p.threads.join(id),
+    appendEntry: (id, req, signal) => p.threads.append(id, req, signal),
+    threadEntries: (id, since, pageSize, after) => p.threads.entries(id, since, pageSize, after),
+    followThread: (id, since, signal) => p.threads.follow(id, since, signal),
+    verifyThread: (id) => p.threads.verify(id),
 
     sendMessage: (req) => p.messaging.send(req),
     getInbox: async (filter) => p.messaging.getInbox(filter),

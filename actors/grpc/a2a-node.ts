@@ -1,15 +1,15 @@
-// The A2ANode service: identity, discovery and names, messaging and tasks now; the other areas answer UNIMPLEMENTED until their issues land.
+// The A2ANode service: identity, discovery and names, messaging, tasks and threads now; the other areas answer UNIMPLEMENTED until their issues land.
 // Listing every RPC here (typed by the generated A2ANodeServer) makes a forgotten method a type error.
 import type { A2ANodeServer } from '../../proto/gen/moltmesh/v1/a2a_node.ts';
 import type { NodeApi } from './node-api.ts';
 import { discoveryHandlers } from './discovery.ts';
 import { messagingHandlers } from './messaging.ts';
 import { taskHandlers } from './tasks.ts';
+import { threadHandlers } from './threads.ts';
 import { unary, unimplemented, type HandlerContext } from './rpc.ts';
 
 export function a2aNodeHandlers(api: NodeApi, ctx: HandlerContext): A2ANodeServer {
   const files = 'files are';
-  const threads = 'threads are';
   return {
     getIdentity: unary(ctx, 'GetIdentity', () => api.identity()),
 
@@ -23,14 +23,7 @@ export function a2aNodeHandlers(api: NodeApi, ctx: HandlerContext): A2ANodeServe
     getFile: unimplemented(files, 'A2ANode.GetFile'),
     statFile: unimplemented(files, 'A2ANode.StatFile'),
 
-    createThread: unimplemented(threads, 'A2ANode.CreateThread'),
-    getThread: unimplemented(threads, 'A2ANode.GetThread'),
-    listThreads: unimplemented(threads, 'A2ANode.ListThreads'),
-    joinThread: unimplemented(threads, 'A2ANode.JoinThread'),
-    appendEntry: unimplemented(threads, 'A2ANode.AppendEntry'),
-    getThreadEntries: unimplemented(threads, 'A2ANode.GetThreadEntries'),
-    subscribeThread: unimplemented(threads, 'A2ANode.SubscribeThread'),
-    verifyThread: unimplemented(threads, 'A2ANode.VerifyThread'),
+    ...threadHandlers(api, ctx),
 
   };
 }

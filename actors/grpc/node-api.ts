@@ -12,6 +12,10 @@ import type { StreamEvent, StreamEventContent } from '../tasks/task-events.ts';
 import type { CardOverrides } from '../discovery/cards.ts';
 import type { NameView } from '../discovery/name-claims.ts';
 import type { SignedCard } from '../discovery/records.ts';
+import type { AppendResult, ThreadInfo } from '../threads/threads.ts';
+import type { CommittedBlock } from '../threads/chain-store.ts';
+import type { ChainReport } from '../../machines/chain.ts';
+import type { ThreadBackend } from '../../machines/thread.ts';
 
 export type { ReplayStep };
 export type PeerInfo = PeerSummary;
@@ -63,7 +67,9 @@ export interface Status {
   streams: number;
 }
 
-export type { TaskFilter, TaskInfo, StreamEvent, StreamEventContent, CardOverrides, NameView, SignedCard };
+export type { TaskFilter, TaskInfo, StreamEvent, StreamEventContent, CardOverrides, NameView, SignedCard, AppendResult, ThreadInfo, CommittedBlock, ChainReport };
+
+export interface ThreadEntryAt { height: number; index: number; bytes: Uint8Array }
 
 export interface CreateTask { to: string; skill: string; metadata: JsonObject; input: TaskPart[]; deadline?: number; taskId?: string }
 
@@ -85,6 +91,16 @@ export interface NodeApi {
   releaseName(name: string): Promise<void>;
   /** The names this daemon holds. */
   listNames(): NameView[];
+  // threads
+  createThread(req: { replicas: string[]; backend: ThreadBackend; f?: number }): Promise<ThreadInfo>;
+  getThread(id: string): ThreadInfo;
+  listThreads(pageSize: number, after?: string): { threads: ThreadInfo[]; next?: string };
+  joinThread(id: string): Promise<ThreadInfo>;
+  appendEntry(id: string, req: { kind: string; payload: Uint8Array; contentType: string; entryId?: string; returnOnAccept: boolean }, signal: AbortSignal): Promise<AppendResult>;
+  threadEntries(id: string, sinceHeight: number, pageSize: number, after?: { height: number; index: number }): { entries: ThreadEntryAt[]; next?: string };
+  /** Committed blocks from `sinceHeight`: stored, then live; pulled at the reader's pace. */
+  followThread(id: string, sinceHeight: number, signal: AbortSignal): AsyncIterable<CommittedBlock>;
+  verifyThread(id: string): ChainReport;
   // messaging
   sendMessage(req: { to: string; text?: string; data?: Uint8Array; contentType?: string; ttlMs?: number }): Promise<{ messageId: string; queued: boolean }>;
   getInbox(filter: InboxFilter): Promise<{ messages: InboxMessage[]; unread: number }>;

@@ -36,6 +36,8 @@ function fakeApi(): FakeApi {
   const noDiscovery = {
     publishCard: async () => notHere(), getAgentCard: async () => notHere(), findAgents: notHere, withdrawCard: async () => notHere(),
     claimName: async () => notHere(), resolveName: async () => notHere(), releaseName: async () => notHere(), listNames: () => [],
+    createThread: async () => notHere(), getThread: notHere, listThreads: () => ({ threads: [] }), joinThread: async () => notHere(),
+    appendEntry: async () => notHere(), threadEntries: notHere, followThread: notHere, verifyThread: notHere,
   };
   const api: FakeApi = {
     inbox: [],
@@ -204,10 +206,10 @@ describe('gRPC server', () => {
   });
 
   it('answers UNIMPLEMENTED for areas not built yet, unary and streaming', async () => {
-    let e = await rejection(client.a2a.getThread({ threadId: 'thr_x' }));
+    let e = await rejection(client.a2a.statFile({ cid: 'x' } as never));
     expect(e.code).toBe('UNIMPLEMENTED');
-    expect(e.message).toContain('threads are not implemented yet');
-    const stream = client.a2a.subscribeThread({ threadId: 'thr_x' });
+    expect(e.message).toContain('files are not implemented yet');
+    const stream = client.a2a.getFile({ cid: 'x' } as never);
     e = await rejection((async () => { for await (const _ of stream) { /* none */ } })());
     expect(e.code).toBe('UNIMPLEMENTED');
     e = await rejection(client.ext.publish({ topic: 't' }));

@@ -63,11 +63,15 @@ export function threadBackendToJSON(object: ThreadBackend): string {
 
 export const ThreadState = {
   THREAD_STATE_UNSPECIFIED: 0,
-  /** THREAD_STATE_INVITING - waiting for replicas to join */
+  /** THREAD_STATE_INVITING - created here; waiting for a quorum of replicas to join */
   THREAD_STATE_INVITING: 1,
   THREAD_STATE_ACTIVE: 2,
   /** THREAD_STATE_FAILED - on this replica; see failure_reason */
   THREAD_STATE_FAILED: 3,
+  /** THREAD_STATE_INVITED - invited here; JoinThread to take part */
+  THREAD_STATE_INVITED: 4,
+  /** THREAD_STATE_DECLINED - invited here and declined */
+  THREAD_STATE_DECLINED: 5,
   UNRECOGNIZED: -1,
 } as const;
 
@@ -78,6 +82,8 @@ export namespace ThreadState {
   export type THREAD_STATE_INVITING = typeof ThreadState.THREAD_STATE_INVITING;
   export type THREAD_STATE_ACTIVE = typeof ThreadState.THREAD_STATE_ACTIVE;
   export type THREAD_STATE_FAILED = typeof ThreadState.THREAD_STATE_FAILED;
+  export type THREAD_STATE_INVITED = typeof ThreadState.THREAD_STATE_INVITED;
+  export type THREAD_STATE_DECLINED = typeof ThreadState.THREAD_STATE_DECLINED;
   export type UNRECOGNIZED = typeof ThreadState.UNRECOGNIZED;
 }
 
@@ -95,6 +101,12 @@ export function threadStateFromJSON(object: any): ThreadState {
     case 3:
     case "THREAD_STATE_FAILED":
       return ThreadState.THREAD_STATE_FAILED;
+    case 4:
+    case "THREAD_STATE_INVITED":
+      return ThreadState.THREAD_STATE_INVITED;
+    case 5:
+    case "THREAD_STATE_DECLINED":
+      return ThreadState.THREAD_STATE_DECLINED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -112,6 +124,10 @@ export function threadStateToJSON(object: ThreadState): string {
       return "THREAD_STATE_ACTIVE";
     case ThreadState.THREAD_STATE_FAILED:
       return "THREAD_STATE_FAILED";
+    case ThreadState.THREAD_STATE_INVITED:
+      return "THREAD_STATE_INVITED";
+    case ThreadState.THREAD_STATE_DECLINED:
+      return "THREAD_STATE_DECLINED";
     case ThreadState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -189,6 +205,8 @@ export interface Thread {
   leader: string;
   evidence: Evidence[];
   createdAtMs: number;
+  /** replicas known to have joined (the creator knows them all) */
+  joined: string[];
 }
 
 export interface CreateThreadRequest {
@@ -978,6 +996,7 @@ function createBaseThread(): Thread {
     leader: "",
     evidence: [],
     createdAtMs: 0,
+    joined: [],
   };
 }
 
@@ -1018,6 +1037,9 @@ export const Thread: MessageFns<Thread> = {
     }
     if (message.createdAtMs !== 0) {
       writer.uint32(96).int64(message.createdAtMs);
+    }
+    for (const v of message.joined) {
+      writer.uint32(106).string(v!);
     }
     return writer;
   },
@@ -1131,6 +1153,14 @@ export const Thread: MessageFns<Thread> = {
             message.createdAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.joined.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1175,6 +1205,9 @@ export const Thread: MessageFns<Thread> = {
         : isSet(object.created_at_ms)
         ? globalThis.Number(object.created_at_ms)
         : 0,
+      joined: globalThis.Array.isArray(object?.joined)
+        ? object.joined.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1216,6 +1249,9 @@ export const Thread: MessageFns<Thread> = {
     if (message.createdAtMs !== 0) {
       obj.createdAtMs = Math.round(message.createdAtMs);
     }
+    if (message.joined?.length) {
+      obj.joined = message.joined;
+    }
     return obj;
   },
 
@@ -1236,6 +1272,7 @@ export const Thread: MessageFns<Thread> = {
     message.leader = object.leader ?? "";
     message.evidence = object.evidence?.map((e) => Evidence.fromPartial(e)) || [];
     message.createdAtMs = object.createdAtMs ?? 0;
+    message.joined = object.joined?.map((e) => e) || [];
     return message;
   },
 };

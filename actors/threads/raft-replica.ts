@@ -1,0 +1,265 @@
+// The Raft actor of one thread on this replica: a thin shell around the pure core (machines/raft). It persists what
+// the core says before sending what depends on it, ticks it, carries its messages over signed envelopes on the
+// direct libp2p sessions between replicas, and applies committed batches to the chain.
+//
+//   persisted   stream `thread-raft/<id>`: one READY event per Ready that must be durable (hard state and entries,
+//               with the core's truncation rule: entries[0].index ≤ the last one means "replace from there");
+//               replaying it rebuilds the core's state, and `replay thread-raft/<id>` shows the consensus log
+//   a batch     one Raft entry = { proposer, time, entries: [signed entry bytes…] }: the replica that took the
+//               appends, its clock, and the entries, each signed by its author
+//   applying    committed batches become blocks (machines/chain.ts) in Raft order on every replica: entries not
+//               signed by a replica of the thread, or whose id is already in the chain, are left out, and a batch
+//               left empty makes no block — so every replica builds the same chain, and retries never duplicate
+//   accepted    with return_on_accept, an append is durable here before it is proposed (a 'pending' row, removed in
+//               the transaction that commits its block) and proposed again after a restart; any pending append
+//               whose forward or leader was lost is proposed again after a while
+//   f = 0       a thread of one replica needs no log and no vote: a batch becomes its block at once (one commit)
+import type { EventStore } from '../../runtime/event-store.ts';
+import type { Clock } from '../../runtime/clock.ts';
+import type { Logger } from '../../runtime/log.ts';
+import { decodeCanonical, encodeCanonical } from '../../runtime/canonical-cbor.ts';
+import { RaftCore, type Entry, type HardState, type Message, type Ready } from '../../machines/raft/index.ts';
+import { decodeEntry, makeBlock, type Verify } from '../../machines/chain.ts';
+import type { ChainStore, CommittedBlock } from './chain-store.ts';
+
+export const RAFT_PREFIX = 'thread-raft/';
+/** Ticks: 50 ms each; a heartbeat every 2, an election after 10–20 without a leader. */
+const TICK_MS = 50;
+const HEARTBEAT_TICKS = 2;
+const ELECTION_TICKS = 10;
+/** A pending append not committed after this long is proposed again (its forward or its leader was lost). */
+const REPROPOSE_MS = 2_000;
+
+export interface RaftReplicaOptions {
+  thread: string;
+  self: string;
+  replicas: string[];
+  store: EventStore;
+  chain: ChainStore;
+  clock: Clock;
+  random: () => number;
+  verify: Verify;
+  /** Sends one consensus message to a replica (fire and forget: Raft retries by itself). */
+  send(to: string, message: Message): void;
+  log: Logger;
+  /** Campaign at once (the creator of a new thread). */
+  campaign: boolean;
+  onCrash(error: unknown): void;
+}
+
+interface Batch {
+  proposer: string;
+  time: number;
+  entries: Uint8Array[];
+}
+
+export class RaftReplica {
+  readonly #o: RaftReplicaOptions;
+  readonly #core: RaftCore;
+  readonly #stream: string;
+  #pending = new Map<string, { bytes: Uint8Array; proposedAt: number }>();
+  #batch: Uint8Array[] | undefined;
+  #driving = false;
+  #again = false;
+  #timer: unknown;
+  #stopped = false;
+  /** f = 0: batches are applied one after another. */
+  #applying: Promise<void> = Promise.resolve();
+  #leader: string | null = null;
+
+  constructor(options: RaftReplicaOptions) {
+    this.#o = options;
+    this.#stream = RAFT_PREFIX + options.thread;
+    const { hardState, entries } = recoverLog(options.store, this.#stream);
+    const applied = Math.min(options.store.getRow<number>('index', ['raft-applied', options.thread]) ?? 0, entries.length);
+    this.#core = new RaftCore({
+      id: options.self, peers: options.replicas, electionTicks: ELECTION_TICKS, heartbeatTicks: HEARTBEAT_TICKS, random: options.random, applied,
+    }, { hardState, entries });
+    for (const { key, value } of options.store.rows<Uint8Array>('index', ['pending', options.thread])) {
+      this.#pending.set(String(key[2]), { bytes: value, proposedAt: 0 });
+    }
+    if (options.replicas.length === 1) {
+      // f = 0: no log, no ticks; what was accepted durably before a restart is committed now.
+      if (this.#pending.size > 0) this.#propose([...this.#pending.values()].map((p) => p.bytes));
+      return;
+    }
+    if (options.campaign && hardState.term === 0) this.#core.campaign();
+    this.#schedule();
+    this.#drive();
+  }
+
+  get leader(): string | null {
+    return this.#leader;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#o.clock.clearTimeout(this.#timer);
+  }
+
+  /** A consensus message from replica `from` (the transport checked its signature and that it is a replica). */
+  receive(message: Message): void {
+    if (this.#stopped) return;
+    this.#core.step(message);
+    this.#drive();
+  }
+
+  /**
+   * Accept a signed entry and propose it (batched with the others of this turn); with `durable`, it is written here
+   * first, so a restart proposes it again. Commitment shows up in the chain.
+   */
+  async accept(id: string, bytes: Uint8Array, durable: boolean): Promise<void> {
+    if (this.#pending.has(id)) return;
+    if (durable) await this.#o.store.writeRows([{ table: 'index', key: ['pending', this.#o.thread, id], value: bytes }]);
+    if (this.#o.chain.locate(id) || this.#pending.has(id)) return;
+    this.#pending.set(id, { bytes, proposedAt: this.#o.clock.now() });
+    this.#queue(bytes);
+  }
+
+  /** Entries appended in one turn go out as one batch: one Raft entry, one round of replication. */
+  #queue(bytes: Uint8Array): void {
+    if (this.#batch) {
+      this.#batch.push(bytes);
+      return;
+    }
+    this.#batch = [bytes];
+    queueMicrotask(() => {
+      const entries = this.#batch!;
+      this.#batch = undefined;
+      this.#propose(entries);
+    });
+  }
+
+  #propose(entries: Uint8Array[]): void {
+    const batch: Batch = { proposer: this.#o.self, time: this.#o.clock.now(), entries };
+    if (this.#o.replicas.length === 1) {
+      // Nobody to agree with: the batch is committed as it is appended.
+      this.#applying = this.#applying.then(() => this.#applyBatch(batch, undefined)).catch((err) => this.#o.onCrash(err));
+      return;
+    }
+    const result = this.#core.propose(encodeCanonical(batch as never));
+    // No leader yet: the entries stay pending and go out again on a later tick.
+    if (!result.ok) this.#o.log('debug', 'raft: no leader yet; the append waits', { thread: this.#o.thread });
+    this.#drive();
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = this.#o.clock.setTimeout(() => {
+      try {
+        this.#core.tick();
+        this.#reproposeStale();
+        this.#drive();
+      } catch (err) {
+        this.#o.onCrash(err);
+        return;
+      }
+      this.#schedule();
+    }, TICK_MS);
+  }
+
+  #reproposeStale(): void {
+    const now = this.#o.clock.now();
+    const stale: Uint8Array[] = [];
+    for (const [id, p] of this.#pending) {
+      if (now - p.proposedAt < REPROPOSE_MS) continue;
+      if (this.#o.chain.locate(id)) {
+        this.#pending.delete(id);
+        continue;
+      }
+      p.proposedAt = now;
+      stale.push(p.bytes);
+    }
+    if (stale.length > 0 && this.#leader !== null) this.#propose(stale);
+  }
+
+  /** Persist, send, apply, advance — one Ready at a time, until the core has nothing more. */
+  #drive(): void {
+    if (this.#driving) {
+      this.#again = true;
+      return;
+    }
+    this.#driving = true;
+    void (async () => {
+      try {
+        do {
+          this.#again = false;
+          while (!this.#stopped && this.#core.hasReady()) {
+            const rd = this.#core.ready();
+            // Committed entries are durable already (an earlier Ready): applying them need not wait for this
+            // Ready's write, and issued in the same turn, both writes share one LMDB transaction and fsync.
+            const persisted = this.#persist(rd);
+            const applied = (async () => { for (const e of rd.committed) await this.#apply(e); })();
+            await persisted;
+            for (const m of rd.messages) this.#o.send(m.to, m);
+            await applied;
+            if (rd.softState) this.#leader = rd.softState.lead;
+            this.#core.advance(rd);
+          }
+        } while (this.#again && !this.#stopped);
+      } catch (err) {
+        this.#o.onCrash(err);
+      } finally {
+        this.#driving = false;
+      }
+    })();
+  }
+
+  async #persist(rd: Ready): Promise<void> {
+    // A commit index alone may be written lazily (it is re-learned); terms, votes and entries must be durable first.
+    if (!rd.mustSync) return;
+    await this.#o.store.append(this.#stream, [{
+      type: 'READY', at: this.#o.clock.now(),
+      data: { hardState: rd.hardState ?? null, entries: rd.entries.map((e) => [e.index, e.term, e.data]) },
+    }]);
+  }
+
+  async #apply(e: Entry): Promise<void> {
+    if (e.data === null) return; // a new leader's empty entry
+    await this.#applyBatch(decodeCanonical(e.data) as unknown as Batch, e.index);
+  }
+
+  /** A committed batch becomes the next block (`raftIndex`: its Raft entry, recorded as applied with the block). */
+  async #applyBatch(batch: Batch, raftIndex: number | undefined): Promise<void> {
+    const chain = this.#o.chain;
+    const seen = new Set<string>();
+    const entries: Uint8Array[] = [];
+    for (const bytes of batch.entries) {
+      let id: string;
+      try {
+        const entry = decodeEntry(bytes, this.#o.verify);
+        if (entry.thread !== this.#o.thread || !this.#o.replicas.includes(entry.author)) continue;
+        id = entry.id;
+      } catch {
+        continue; // not a valid signed entry: never in the chain (every replica decides the same)
+      }
+      if (seen.has(id) || chain.locate(id)) continue;
+      seen.add(id);
+      entries.push(bytes);
+    }
+    if (entries.length === 0) return;
+    const block = makeBlock({ thread: this.#o.thread, height: chain.height + 1, parent: chain.head, proposer: batch.proposer, time: batch.time, entries });
+    await chain.commit(block, this.#o.clock.now(), undefined, [
+      ...(raftIndex === undefined ? [] : [{ table: 'index' as const, key: ['raft-applied', this.#o.thread], value: raftIndex }]),
+      ...[...seen].map((id) => ({ table: 'index' as const, key: ['pending', this.#o.thread, id] })),
+    ]);
+    for (const id of seen) this.#pending.delete(id);
+  }
+}
+
+/** Rebuild the hard state and log from the READY events (later entries replace earlier ones from their index). */
+function recoverLog(store: EventStore, stream: string): { hardState: HardState; entries: Entry[] } {
+  let hardState: HardState = { term: 0, vote: null, commit: 0 };
+  const entries: Entry[] = [];
+  for (const e of store.read(stream)) {
+    const d = e.data as { hardState: HardState | null; entries: [number, number, Uint8Array | null][] };
+    if (d.hardState) hardState = d.hardState;
+    for (const [index, term, data] of d.entries) {
+      entries.length = Math.min(entries.length, index - 1);
+      entries.push({ index, term, data });
+    }
+  }
+  return { hardState, entries };
+}
+
+export type { CommittedBlock };
