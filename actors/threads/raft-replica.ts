@@ -63,6 +63,8 @@ export class RaftReplica {
   #again = false;
   #timer: unknown;
   #stopped = false;
+  /** The last log index written (a truncation can lower it). */
+  #durableIndex = 0;
   /** f = 0: batches are applied one after another. */
   #applying: Promise<void> = Promise.resolve();
   #leader: string | null = null;
@@ -72,6 +74,7 @@ export class RaftReplica {
     this.#stream = RAFT_PREFIX + options.thread;
     const { hardState, entries } = recoverLog(options.store, this.#stream);
     const applied = Math.min(options.store.getRow<number>('index', ['raft-applied', options.thread]) ?? 0, entries.length);
+    this.#durableIndex = entries.length;
     this.#core = new RaftCore({
       id: options.self, peers: options.replicas, electionTicks: ELECTION_TICKS, heartbeatTicks: HEARTBEAT_TICKS, random: options.random, applied,
     }, { hardState, entries });
@@ -186,9 +189,12 @@ export class RaftReplica {
           this.#again = false;
           while (!this.#stopped && this.#core.hasReady()) {
             const rd = this.#core.ready();
-            // Committed entries are durable already (an earlier Ready): applying them need not wait for this
-            // Ready's write, and issued in the same turn, both writes share one LMDB transaction and fsync.
+            // Committed entries already durable here (an earlier Ready) are applied while this Ready is written: in
+            // the same turn, both writes share one LMDB transaction and fsync. A lagging follower can receive
+            // entries and their commit in one message; those are applied only after their write.
+            const durableFirst = rd.committed.length > 0 && rd.committed[rd.committed.length - 1]!.index > this.#durableIndex;
             const persisted = this.#persist(rd);
+            if (durableFirst) await persisted;
             const applied = (async () => { for (const e of rd.committed) await this.#apply(e); })();
             await persisted;
             for (const m of rd.messages) this.#o.send(m.to, m);
@@ -212,6 +218,8 @@ export class RaftReplica {
       type: 'READY', at: this.#o.clock.now(),
       data: { hardState: rd.hardState ?? null, entries: rd.entries.map((e) => [e.index, e.term, e.data]) },
     }]);
+    const last = rd.entries[rd.entries.length - 1];
+    if (last) this.#durableIndex = last.index;
   }
 
   async #apply(e: Entry): Promise<void> {
