@@ -69,15 +69,16 @@ export class ChainStore {
   }
 
   /**
-   * Append the next block (it must follow the head), with `extraRows` in the same transaction. Resolves once
+   * Append the next block (it must follow the head), with `extraRows` in the same transaction (`ids`: its entries'
+   * ids when the caller has decoded them already). Resolves once
    * durable; then listeners see it. Entries whose id is already in the chain must have been left out by the caller.
    */
-  async commit(block: Block, at: number, certificate?: unknown, extraRows: RowOp[] = []): Promise<CommittedBlock> {
+  async commit(block: Block, at: number, certificate?: unknown, extraRows: RowOp[] = [], ids?: string[]): Promise<CommittedBlock> {
     if (block.height !== this.#height + 1 || !equalBytes(block.parent, this.#head)) {
       throw new Error(`block ${block.height} does not follow the head of ${this.genesis.thread} (height ${this.#height})`);
     }
     const rows: RowOp[] = block.entries.map((bytes, index) => ({
-      table: 'index' as const, key: ['entry', this.genesis.thread, entryIdOf(bytes)], value: [block.height, index],
+      table: 'index' as const, key: ['entry', this.genesis.thread, ids?.[index] ?? entryIdOf(bytes)], value: [block.height, index],
     }));
     rows.push(...extraRows);
     const data: BlockEventData = { block: encodeBlock(block), certificate: certificate ?? null };

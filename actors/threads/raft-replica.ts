@@ -7,9 +7,11 @@
 //               replaying it rebuilds the core's state, and `replay thread-raft/<id>` shows the consensus log
 //   a batch     one Raft entry = { proposer, time, entries: [signed entry bytes…] }: the replica that took the
 //               appends, its clock, and the entries, each signed by its author
-//   applying    committed batches become blocks (machines/chain.ts) in Raft order on every replica: entries not
-//               signed by a replica of the thread, or whose id is already in the chain, are left out, and a batch
-//               left empty makes no block — so every replica builds the same chain, and retries never duplicate
+//   applying    committed batches become blocks (machines/chain.ts) in Raft order on every replica: entries that
+//               do not decode, are not by a replica of the thread, or whose id is already in the chain, are left
+//               out, and a batch left empty makes no block — so every replica builds the same chain, and retries
+//               never duplicate. Raft's replicas are trusted (crash faults only), and each signs only its own
+//               entries, so signatures are not checked again at apply; verify-thread checks every one.
 //   accepted    with return_on_accept, an append is durable here before it is proposed (a 'pending' row, removed in
 //               the transaction that commits its block) and proposed again after a restart; any pending append
 //               whose forward or leader was lost is proposed again after a while
@@ -19,7 +21,7 @@ import type { Clock } from '../../runtime/clock.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { decodeCanonical, encodeCanonical } from '../../runtime/canonical-cbor.ts';
 import { RaftCore, type Entry, type HardState, type Message, type Ready } from '../../machines/raft/index.ts';
-import { decodeEntry, makeBlock, type Verify } from '../../machines/chain.ts';
+import { BLOCK_MAX_ENTRIES, decodeEntry, makeBlock, type Verify } from '../../machines/chain.ts';
 import type { ChainStore, CommittedBlock } from './chain-store.ts';
 
 export const RAFT_PREFIX = 'thread-raft/';
@@ -68,6 +70,7 @@ export class RaftReplica {
   /** f = 0: batches are applied one after another. */
   #applying: Promise<void> = Promise.resolve();
   #leader: string | null = null;
+  #leading = false;
 
   constructor(options: RaftReplicaOptions) {
     this.#o = options;
@@ -119,17 +122,17 @@ export class RaftReplica {
     this.#queue(bytes);
   }
 
-  /** Entries appended in one turn go out as one batch: one Raft entry, one round of replication. */
+  /** Entries appended in one turn go out as one batch (at most a block's worth): one Raft entry, one round. */
   #queue(bytes: Uint8Array): void {
-    if (this.#batch) {
+    if (this.#batch && this.#batch.length < BLOCK_MAX_ENTRIES) {
       this.#batch.push(bytes);
       return;
     }
     this.#batch = [bytes];
+    const batch = this.#batch;
     queueMicrotask(() => {
-      const entries = this.#batch!;
-      this.#batch = undefined;
-      this.#propose(entries);
+      if (this.#batch === batch) this.#batch = undefined;
+      this.#propose(batch);
     });
   }
 
@@ -194,12 +197,21 @@ export class RaftReplica {
             // entries and their commit in one message; those are applied only after their write.
             const durableFirst = rd.committed.length > 0 && rd.committed[rd.committed.length - 1]!.index > this.#durableIndex;
             const persisted = this.#persist(rd);
+            // A leader's AppendEntries promise nothing about its own disk (its entries count toward a quorum only
+            // once `advance` says they are written), so they go out while it writes (the Raft thesis §10.2.1):
+            // the leader's fsync and the followers' run side by side. Everything else waits for the write.
+            const early = rd.messages.filter((m) => m.type === 'app' || m.type === 'heartbeat');
+            const late = early.length === 0 ? rd.messages : rd.messages.filter((m) => m.type !== 'app' && m.type !== 'heartbeat');
+            if (this.#leading) for (const m of early) this.#o.send(m.to, m);
             if (durableFirst) await persisted;
             const applied = (async () => { for (const e of rd.committed) await this.#apply(e); })();
             await persisted;
-            for (const m of rd.messages) this.#o.send(m.to, m);
+            for (const m of this.#leading ? late : rd.messages) this.#o.send(m.to, m);
             await applied;
-            if (rd.softState) this.#leader = rd.softState.lead;
+            if (rd.softState) {
+              this.#leader = rd.softState.lead;
+              this.#leading = rd.softState.role === 'leader';
+            }
             this.#core.advance(rd);
           }
         } while (this.#again && !this.#stopped);
@@ -232,10 +244,11 @@ export class RaftReplica {
     const chain = this.#o.chain;
     const seen = new Set<string>();
     const entries: Uint8Array[] = [];
+    const ids: string[] = [];
     for (const bytes of batch.entries) {
       let id: string;
       try {
-        const entry = decodeEntry(bytes, this.#o.verify);
+        const entry = decodeEntry(bytes);
         if (entry.thread !== this.#o.thread || !this.#o.replicas.includes(entry.author)) continue;
         id = entry.id;
       } catch {
@@ -244,14 +257,21 @@ export class RaftReplica {
       if (seen.has(id) || chain.locate(id)) continue;
       seen.add(id);
       entries.push(bytes);
+      ids.push(id);
     }
-    if (entries.length === 0) return;
-    const block = makeBlock({ thread: this.#o.thread, height: chain.height + 1, parent: chain.head, proposer: batch.proposer, time: batch.time, entries });
-    await chain.commit(block, this.#o.clock.now(), undefined, [
-      ...(raftIndex === undefined ? [] : [{ table: 'index' as const, key: ['raft-applied', this.#o.thread], value: raftIndex }]),
-      ...[...seen].map((id) => ({ table: 'index' as const, key: ['pending', this.#o.thread, id] })),
-    ]);
-    for (const id of seen) this.#pending.delete(id);
+    // A batch larger than a block (from a peer that does not cap them) still applies, as consecutive blocks: a
+    // committed entry that every replica failed to apply would stop the thread everywhere.
+    for (let from = 0; from < entries.length; from += BLOCK_MAX_ENTRIES) {
+      const chunk = entries.slice(from, from + BLOCK_MAX_ENTRIES);
+      const chunkIds = ids.slice(from, from + BLOCK_MAX_ENTRIES);
+      const last = from + BLOCK_MAX_ENTRIES >= entries.length;
+      const block = makeBlock({ thread: this.#o.thread, height: chain.height + 1, parent: chain.head, proposer: batch.proposer, time: batch.time, entries: chunk });
+      await chain.commit(block, this.#o.clock.now(), undefined, [
+        ...(raftIndex === undefined || !last ? [] : [{ table: 'index' as const, key: ['raft-applied', this.#o.thread], value: raftIndex }]),
+        ...chunkIds.map((id) => ({ table: 'index' as const, key: ['pending', this.#o.thread, id] })),
+      ], chunkIds);
+      for (const id of chunkIds) this.#pending.delete(id);
+    }
   }
 }
 
