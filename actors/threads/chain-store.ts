@@ -31,6 +31,11 @@ export class ChainStore {
   #head: Uint8Array;
   #height: number;
   readonly #listeners = new Set<(b: CommittedBlock) => void>();
+  /** Blocks decided but not yet written (see `commit`), by height, and their entries' places by id. */
+  readonly #unwritten = new Map<number, CommittedBlock>();
+  readonly #unwrittenIds = new Map<string, { height: number; index: number }>();
+  /** Callers waiting for an entry to be committed, by entry id. */
+  readonly #landing = new Map<string, ((at: { height: number; index: number; hash: Uint8Array }) => void)[]>();
 
   constructor(store: EventStore, genesis: Genesis) {
     this.#store = store;
@@ -51,11 +56,15 @@ export class ChainStore {
 
   /** Where entry `id` is in the chain, if it is. */
   locate(id: string): { height: number; index: number } | undefined {
+    const unwritten = this.#unwrittenIds.get(id);
+    if (unwritten) return unwritten;
     const row = this.#store.getRow<[number, number]>('index', ['entry', this.genesis.thread, id]);
     return row && { height: row[0], index: row[1] };
   }
 
   block(height: number): CommittedBlock | undefined {
+    const unwritten = this.#unwritten.get(height);
+    if (unwritten) return unwritten;
     const e = this.#store.readOne(this.stream, height);
     if (!e) return undefined;
     const data = e.data as BlockEventData;
@@ -63,31 +72,79 @@ export class ChainStore {
     return { block, hash: blockHash(block), ...(data.certificate === null ? {} : { certificate: data.certificate }) };
   }
 
-  /** Stored blocks from `height` on. */
+  /** Blocks from `height` on. */
   *blocks(from = 1): Generator<CommittedBlock> {
     for (let h = Math.max(1, from); h <= this.#height; h++) yield this.block(h)!;
   }
 
   /**
-   * Append the next block (it must follow the head), with `extraRows` in the same transaction (`ids`: its entries'
-   * ids when the caller has decoded them already). Resolves once
-   * durable; then listeners see it. Entries whose id is already in the chain must have been left out by the caller.
+   * Append the next block (it must follow the head), with `extraRows` in the same transaction. Resolves once it is
+   * durable. Listeners see it then — or at once with `recoverable`, when the block is already recoverable from
+   * elsewhere (a Raft log that a quorum holds: a crash before this write re-derives the same block): readers then
+   * get it from memory until it is written, and blocks committed one after another share LMDB's group commit.
+   * `ids`: its entries' ids when the caller has decoded them already. Entries already in the chain must have been
+   * left out by the caller.
    */
-  async commit(block: Block, at: number, certificate?: unknown, extraRows: RowOp[] = [], ids?: string[]): Promise<CommittedBlock> {
+  async commit(block: Block, at: number, certificate?: unknown, extraRows: RowOp[] = [], options: { ids?: string[]; recoverable?: boolean } = {}): Promise<CommittedBlock> {
     if (block.height !== this.#height + 1 || !equalBytes(block.parent, this.#head)) {
       throw new Error(`block ${block.height} does not follow the head of ${this.genesis.thread} (height ${this.#height})`);
     }
-    const rows: RowOp[] = block.entries.map((bytes, index) => ({
-      table: 'index' as const, key: ['entry', this.genesis.thread, ids?.[index] ?? entryIdOf(bytes)], value: [block.height, index],
-    }));
+    const ids = block.entries.map((bytes, index) => options.ids?.[index] ?? entryIdOf(bytes));
+    const rows: RowOp[] = ids.map((id, index) => ({ table: 'index' as const, key: ['entry', this.genesis.thread, id], value: [block.height, index] }));
     rows.push(...extraRows);
     const data: BlockEventData = { block: encodeBlock(block), certificate: certificate ?? null };
-    await this.#store.append(this.stream, [{ type: 'BLOCK', at, data }], { expectedHead: this.#height, rows });
     const committed = { block, hash: blockHash(block), ...(certificate === undefined ? {} : { certificate }) };
+    // The head moves now, so the next block can be built on it before this one is written; appends run in order.
+    const previousHead = this.#head;
     this.#height = block.height;
     this.#head = committed.hash;
-    for (const l of this.#listeners) l(committed);
+    this.#unwritten.set(block.height, committed);
+    ids.forEach((id, index) => this.#unwrittenIds.set(id, { height: block.height, index }));
+    if (options.recoverable) this.#notify(committed, ids);
+    try {
+      await this.#store.append(this.stream, [{ type: 'BLOCK', at, data }], { expectedHead: block.height - 1, rows });
+    } catch (err) {
+      // Nothing after this block can be written either: back to what is on disk, and let the caller's actor crash.
+      this.#height = this.#store.head(this.stream);
+      this.#head = this.#height === block.height - 1 ? previousHead : this.#height === 0 ? genesisHash(this.genesis) : this.block(this.#height)!.hash;
+      this.#unwritten.clear();
+      this.#unwrittenIds.clear();
+      throw err;
+    }
+    this.#unwritten.delete(block.height);
+    for (const id of ids) this.#unwrittenIds.delete(id);
+    if (!options.recoverable) this.#notify(committed, ids);
     return committed;
+  }
+
+  #notify(b: CommittedBlock, ids: string[]): void {
+    for (const l of this.#listeners) l(b);
+    ids.forEach((id, index) => {
+      const waiting = this.#landing.get(id);
+      if (!waiting) return;
+      this.#landing.delete(id);
+      for (const resolve of waiting) resolve({ height: b.block.height, index, hash: b.hash });
+    });
+  }
+
+  /** Resolves when entry `id` is committed (at once when it is), with where it landed; rejects when `signal` aborts. */
+  landed(id: string, signal: AbortSignal): Promise<{ height: number; index: number; hash: Uint8Array }> {
+    const at = this.locate(id);
+    if (at) return Promise.resolve({ ...at, hash: this.block(at.height)!.hash });
+    return new Promise((resolve, reject) => {
+      const waiting = this.#landing.get(id) ?? [];
+      const settle = (r: { height: number; index: number; hash: Uint8Array }) => (signal.removeEventListener('abort', abort), resolve(r));
+      const abort = () => {
+        const list = this.#landing.get(id);
+        const i = list?.indexOf(settle) ?? -1;
+        if (i >= 0) list!.splice(i, 1);
+        if (list?.length === 0) this.#landing.delete(id);
+        reject(signal.reason);
+      };
+      waiting.push(settle);
+      this.#landing.set(id, waiting);
+      signal.addEventListener('abort', abort, { once: true });
+    });
   }
 
   /** Every block committed from now on. Returns an unsubscribe function. */

@@ -67,8 +67,9 @@ export class RaftReplica {
   #stopped = false;
   /** The last log index written (a truncation can lower it). */
   #durableIndex = 0;
-  /** f = 0: batches are applied one after another. */
-  #applying: Promise<void> = Promise.resolve();
+  /** f = 0: entries waiting for the block being written. */
+  #solo: Uint8Array[] = [];
+  #soloWriting = false;
   #leader: string | null = null;
   #leading = false;
 
@@ -139,14 +140,30 @@ export class RaftReplica {
   #propose(entries: Uint8Array[]): void {
     const batch: Batch = { proposer: this.#o.self, time: this.#o.clock.now(), entries };
     if (this.#o.replicas.length === 1) {
-      // Nobody to agree with: the batch is committed as it is appended.
-      this.#applying = this.#applying.then(() => this.#applyBatch(batch, undefined)).catch((err) => this.#o.onCrash(err));
+      // Nobody to agree with: the batch is committed as it is appended — and what arrives while a block is being
+      // written goes into the next one (group commit).
+      this.#solo.push(...entries);
+      if (!this.#soloWriting) void this.#writeSolo();
       return;
     }
     const result = this.#core.propose(encodeCanonical(batch as never));
     // No leader yet: the entries stay pending and go out again on a later tick.
     if (!result.ok) this.#o.log('debug', 'raft: no leader yet; the append waits', { thread: this.#o.thread });
     this.#drive();
+  }
+
+  async #writeSolo(): Promise<void> {
+    this.#soloWriting = true;
+    try {
+      while (this.#solo.length > 0 && !this.#stopped) {
+        const entries = this.#solo.splice(0, BLOCK_MAX_ENTRIES);
+        await this.#applyBatch({ proposer: this.#o.self, time: this.#o.clock.now(), entries }, undefined);
+      }
+    } catch (err) {
+      this.#o.onCrash(err);
+    } finally {
+      this.#soloWriting = false;
+    }
   }
 
   #schedule(): void {
@@ -266,11 +283,15 @@ export class RaftReplica {
       const chunkIds = ids.slice(from, from + BLOCK_MAX_ENTRIES);
       const last = from + BLOCK_MAX_ENTRIES >= entries.length;
       const block = makeBlock({ thread: this.#o.thread, height: chain.height + 1, parent: chain.head, proposer: batch.proposer, time: batch.time, entries: chunk });
-      await chain.commit(block, this.#o.clock.now(), undefined, [
+      const written = chain.commit(block, this.#o.clock.now(), undefined, [
         ...(raftIndex === undefined || !last ? [] : [{ table: 'index' as const, key: ['raft-applied', this.#o.thread], value: raftIndex }]),
         ...chunkIds.map((id) => ({ table: 'index' as const, key: ['pending', this.#o.thread, id] })),
-      ], chunkIds);
+      ], { ids: chunkIds, recoverable: raftIndex !== undefined });
       for (const id of chunkIds) this.#pending.delete(id);
+      // A block from the Raft log is final once decided (the log re-derives it after a crash), so its write runs
+      // behind, and blocks decided one after another share a commit; f = 0 has no log: its write is the commit.
+      if (raftIndex === undefined) await written;
+      else written.catch((err) => this.#o.onCrash(err));
     }
   }
 }

@@ -213,7 +213,7 @@ async function startEchoPeer(): Promise<{ child: ChildProcess; addr: string }> {
   }
 }
 
-async function measureRaw(): Promise<{ latency: { p50: number; p99: number }; rate: number }> {
+export async function measureRaw(): Promise<{ latency: { p50: number; p99: number }; rate: number }> {
   const peer = await startEchoPeer();
   let node: Awaited<ReturnType<typeof plainNode>> | undefined;
   try {
