@@ -1,21 +1,27 @@
 // Every command, by id. oclif's "explicit" strategy reads this map instead of scanning a directory,
 // so the .ts sources load as they are (Node strips the types) with no manifest or build step.
-// Command files import only @oclif/core and ./base.ts (tasks: also ./task-format.ts; cards and names: ./card-format.ts) at the top; their heavy imports happen inside run().
+// Command files import only @oclif/core and ./base.ts (tasks: also ./task-format.ts; cards and names: ./card-format.ts; threads: ./thread-format.ts) at the top; their heavy imports happen inside run().
 import Ack from './commands/ack.ts';
+import AppendEntry from './commands/append-entry.ts';
 import CancelTask from './commands/cancel-task.ts';
 import Config from './commands/config.ts';
 import Connect from './commands/connect.ts';
 import CreateTask from './commands/create-task.ts';
+import CreateThread from './commands/create-thread.ts';
 import Disconnect from './commands/disconnect.ts';
 import FindAgents from './commands/find-agents.ts';
 import GetAgentCard from './commands/get-agent-card.ts';
 import GetInbox from './commands/get-inbox.ts';
 import GetTask from './commands/get-task.ts';
+import GetThread from './commands/get-thread.ts';
+import GetThreadEntries from './commands/get-thread-entries.ts';
 import Health from './commands/health.ts';
 import Identity from './commands/identity.ts';
 import IncomingTasks from './commands/incoming-tasks.ts';
 import Info from './commands/info.ts';
+import JoinThread from './commands/join-thread.ts';
 import ListTasks from './commands/list-tasks.ts';
+import ListThreads from './commands/list-threads.ts';
 import NameClaim from './commands/name/claim.ts';
 import NameList from './commands/name/list.ts';
 import NameRelease from './commands/name/release.ts';
@@ -33,7 +39,9 @@ import Stop from './commands/stop.ts';
 import Streams from './commands/streams.ts';
 import SubscribeInbox from './commands/subscribe-inbox.ts';
 import SubscribeTaskEvents from './commands/subscribe-task-events.ts';
+import SubscribeThread from './commands/subscribe-thread.ts';
 import UpdateTask from './commands/update-task.ts';
+import VerifyThread from './commands/verify-thread.ts';
 import Version from './commands/version.ts';
 import WaitTask from './commands/wait-task.ts';
 import WithdrawCard from './commands/withdraw-card.ts';
@@ -71,6 +79,14 @@ export const COMMANDS = {
   'get-agent-card': GetAgentCard,
   'find-agents': FindAgents,
   'withdraw-card': WithdrawCard,
+  'create-thread': CreateThread,
+  'get-thread': GetThread,
+  'list-threads': ListThreads,
+  'join-thread': JoinThread,
+  'append-entry': AppendEntry,
+  'get-thread-entries': GetThreadEntries,
+  'subscribe-thread': SubscribeThread,
+  'verify-thread': VerifyThread,
   'name:claim': NameClaim,
   'name:resolve': NameResolve,
   'name:release': NameRelease,

@@ -5,6 +5,7 @@ import type { A2ANodeServer } from '../../proto/gen/moltmesh/v1/a2a_node.ts';
 import {
   ThreadBackend as PbBackend,
   ThreadState as PbState,
+  type CommitSig as PbCommitSig,
   type SubscribeThreadResponse,
   type Thread as PbThread,
   type ThreadBlock as PbBlock,
@@ -114,7 +115,9 @@ function toPbThread(t: ThreadInfo): PbThread {
     height: t.height,
     headHash: t.headHash,
     leader: t.leader,
-    evidence: [],
+    evidence: t.evidence.map((e) => ({
+      validator: e.validator, height: e.height, round: e.round, kind: e.kind, detailJson: e.detail, observedAtMs: e.observedAt,
+    })),
     createdAtMs: t.createdAt,
     joined: t.joined,
   };
@@ -133,6 +136,15 @@ function toPbBlock(c: CommittedBlock): PbBlock {
   return {
     height: b.height, hash: toHex(c.hash), parentHash: toHex(b.parent), entriesRoot: toHex(b.entriesRoot), proposer: b.proposer, timeMs: b.time,
     entries: b.entries.map((bytes, index) => toPbEntry({ height: b.height, index, bytes })),
-    commit: [],
+    commit: commitSigs(c.certificate),
   };
+}
+
+/** A Tendermint commit certificate's precommits (Raft blocks have none). */
+function commitSigs(certificate: unknown): PbCommitSig[] {
+  const precommits = (certificate as { precommits?: unknown } | undefined)?.precommits;
+  if (!Array.isArray(precommits)) return [];
+  return precommits.map((v: { validator: string; round: number; signature: Uint8Array }) => ({
+    validator: v.validator, round: v.round, signature: Buffer.from(v.signature),
+  }));
 }

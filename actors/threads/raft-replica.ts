@@ -86,7 +86,8 @@ export class RaftReplica {
       this.#pending.set(String(key[2]), { bytes: value, proposedAt: 0 });
     }
     if (options.replicas.length === 1) {
-      // f = 0: no log, no ticks; what was accepted durably before a restart is committed now.
+      // f = 0: no log, no ticks, no election (we lead); what was accepted durably before a restart is committed now.
+      this.#leader = options.self;
       if (this.#pending.size > 0) this.#propose([...this.#pending.values()].map((p) => p.bytes));
       return;
     }

@@ -3,6 +3,7 @@
 //   thread/<id>          the thread machine (machines/thread.ts): invites, joins, failure — one supervised actor each
 //   thread-chain/<id>    the committed chain (chain-store.ts)
 //   thread-raft/<id>     the Raft log (raft-replica.ts), while the thread runs here
+//   thread-tm/<id>       the Tendermint consensus log (tendermint-validator.ts), for a tendermint thread
 //   thread-outbox/…      invites and join notices, delivered through the outbox across restarts and offline peers
 //
 // Consensus runs for a thread once this replica has joined it (the creator from the start), as a child of the
@@ -29,11 +30,13 @@ import { Outbox, type DeliveryKind } from '../messaging/outbox.ts';
 import type { Transport } from '../transport/transport.ts';
 import { ChainStore, type CommittedBlock } from './chain-store.ts';
 import { RaftReplica } from './raft-replica.ts';
+import { readEvidence, TendermintValidator, type RecordedEvidence, type TmPayload } from './tendermint-validator.ts';
 
 export const THREAD_PREFIX = 'thread/';
 export const THREAD_OUTBOX_PREFIX = 'thread-outbox/';
 const THREAD_ENVELOPE = 'thread';
 const RAFT_ENVELOPE = 'thread.raft';
+const TM_ENVELOPE = 'thread.tm';
 const THREAD_ID = /^thr_[0-9A-HJKMNP-TV-Z]{26}$/;
 export const MAX_REPLICAS = 64;
 
@@ -48,6 +51,8 @@ export interface ThreadInfo {
   height: number;
   headHash: string;
   leader: string;
+  /** Tendermint: validators caught signing two conflicting messages (what this replica saw). */
+  evidence: RecordedEvidence[];
   joined: string[];
   createdAt: number;
 }
@@ -100,7 +105,7 @@ export class Threads {
   readonly #machines: SupervisedActors;
   readonly #tree: Supervisor;
   readonly #consensus: Supervisor;
-  readonly #replicas = new Map<string, RaftReplica>();
+  readonly #replicas = new Map<string, RaftReplica | TendermintValidator>();
   readonly #chains = new Map<string, ChainStore>();
   readonly outbox: Outbox;
   /** Envelopes dropped because their sender is not a replica of the thread, by thread. */
@@ -133,6 +138,7 @@ export class Threads {
       threads.#onRaft(env.from, env.payload);
       return { type: 'ok', payload: null };
     });
+    o.transport.handle(TM_ENVELOPE, async (env) => ({ type: 'thread.tm.reply', payload: threads.#onTendermint(env.from, env.payload) ?? null }));
     return threads;
   }
 
@@ -156,6 +162,7 @@ export class Threads {
 
   peerConnected(did: string): void {
     this.outbox.peerConnected(did);
+    for (const replica of this.#replicas.values()) if (replica instanceof TendermintValidator) replica.peerConnected(did);
   }
 
   // ── API ────────────────────────────────────────────────────────────────────────────────────────────────
@@ -169,10 +176,7 @@ export class Threads {
     if (replicas.length > MAX_REPLICAS) throw invalid('replicas', `at most ${MAX_REPLICAS}`);
     const f = req.f ?? maxFaults(req.backend, replicas.length);
     const problem = faultRule(req.backend, replicas.length, f);
-    if (problem) throw new ApiError('INVALID_ARGUMENT', `fault_tolerance: ${problem}`, 'fault_tolerance');
-    if (req.backend === 'tendermint') {
-      throw new ApiError('UNIMPLEMENTED', 'the tendermint backend is not wired into the daemon yet; use raft (crash faults) for now');
-    }
+    if (problem) throw new ApiError('FAILED_PRECONDITION', `fault_tolerance: ${problem}`, 'fault_tolerance');
     const input: ThreadInput = { id: newId('thr'), backend: req.backend, replicas, creator: self, self, f, createdAt: this.#o.clock.now() };
     const actor = await this.#machines.create(input.id, input);
     await this.#runIfJoined(input.id, actor.snapshot);
@@ -194,7 +198,7 @@ export class Threads {
     return {
       id: c.id, backend: c.backend, creator: c.creator, replicas: c.replicas, f: c.f, state: threadStateOf(actor.snapshot.value),
       failureReason: c.failureReason, height: chain.height, headHash: toHex(chain.head), leader: this.#replicas.get(id)?.leader ?? '',
-      joined: c.joined, createdAt: c.createdAt,
+      evidence: c.backend === 'tendermint' ? readEvidence(this.#o.store, id) : [], joined: c.joined, createdAt: c.createdAt,
     };
   }
 
@@ -225,12 +229,10 @@ export class Threads {
     if (state === 'invited') throw new ApiError('FAILED_PRECONDITION', `this daemon has not joined ${id} yet (moltmesh-daemon join-thread --id ${id})`);
     const chain = this.#chain(c);
     const entryId = req.entryId ?? newId('ent');
-    const done = () => {
-      const at = chain.locate(entryId);
-      return at && { entryId, committed: true, height: at.height, index: at.index, blockHash: toHex(chain.block(at.height)!.hash) };
-    };
-    const already = done();
-    if (already) return already;
+    const result = (at: { height: number; index: number; hash: Uint8Array }): AppendResult =>
+      ({ entryId, committed: true, height: at.height, index: at.index, blockHash: toHex(at.hash) });
+    const at = chain.locate(entryId);
+    if (at) return result({ ...at, hash: chain.block(at.height)!.hash });
     const content = { thread: id, id: entryId, author: this.#o.identity.did, kind: req.kind, contentType: req.contentType, payload: req.payload, submittedAt: this.#o.clock.now() };
     try {
       checkEntry(content);
@@ -240,20 +242,18 @@ export class Threads {
     }
     const replica = this.#replicas.get(id);
     if (!replica) throw new ApiError('UNAVAILABLE', `consensus for ${id} is not running here (restarting or failed); try again`);
-    // Subscribe before accepting, so a commit in between is not missed.
-    const committed = new Promise<AppendResult>((resolve, reject) => {
-      const off = chain.subscribe(() => {
-        const r = done();
-        if (r) (off(), resolve(r));
-      });
-      signal.addEventListener('abort', () => {
-        off();
-        reject(new ApiError('DEADLINE_EXCEEDED', `entry ${entryId} is accepted but not committed yet (is a quorum of replicas reachable?); appending the same entry id again never duplicates it`));
-      }, { once: true });
+    // Wait before accepting, so a commit in between is not missed.
+    const waiting = new AbortController();
+    const committed = chain.landed(entryId, AbortSignal.any([signal, waiting.signal])).then(result, () => {
+      throw new ApiError('DEADLINE_EXCEEDED', `entry ${entryId} is accepted but not committed yet (is a quorum of replicas reachable?); appending the same entry id again never duplicates it`);
     });
     committed.catch(() => undefined);
     await replica.accept(entryId, signEntry(content, this.#o.identity.sign), req.returnOnAccept);
-    if (req.returnOnAccept) return done() ?? { entryId, committed: false };
+    if (req.returnOnAccept) {
+      waiting.abort();
+      const now = chain.locate(entryId);
+      return now ? result({ ...now, hash: chain.block(now.height)!.hash }) : { entryId, committed: false };
+    }
     return committed;
   }
 
@@ -321,7 +321,11 @@ export class Threads {
         await this.#machines.get(id)?.send({ type: "FAIL", reason: `consensus failed: ${reason}` } as AnyEventObject);
       },
       start: (crash) => {
-        const replica = new RaftReplica({
+        const replica = c.backend === 'tendermint' ? new TendermintValidator({
+          thread: id, self: this.#o.identity.did, replicas: c.replicas, store: this.#o.store, chain: this.#chain(c), clock: this.#o.clock,
+          verify: verifyEntrySignature, sign: this.#o.identity.sign, log: this.#o.log, onCrash: crash,
+          send: async (to, payload) => (await this.#o.transport.request(to, TM_ENVELOPE, payload, { timeoutMs: 5_000 })).payload,
+        }) : new RaftReplica({
           thread: id, self: this.#o.identity.did, replicas: c.replicas, store: this.#o.store, chain: this.#chain(c), clock: this.#o.clock,
           random: this.#o.random, verify: verifyEntrySignature, log: this.#o.log, onCrash: crash,
           campaign: c.creator === c.self,
@@ -379,13 +383,26 @@ export class Threads {
     return reply({ applied: true });
   }
 
+  /** A Tendermint request: only a validator of the thread reaches its consensus; the reply goes back to it. */
+  #onTendermint(from: string, payload: unknown): unknown {
+    const p = payload as Partial<TmPayload> | null;
+    const thread = typeof p?.thread === 'string' ? p.thread : '';
+    const validator = this.#replicas.get(thread);
+    const c = this.#machines.get(thread)?.snapshot.context as ThreadContext | undefined;
+    if (!(validator instanceof TendermintValidator) || !c || !c.replicas.includes(from)) {
+      this.dropped.set(thread, (this.dropped.get(thread) ?? 0) + 1);
+      return { error: 'not running here, or not a validator of this thread' };
+    }
+    return validator.receive(from, payload);
+  }
+
   #onRaft(from: string, payload: unknown): void {
     const p = payload as { thread?: unknown; m?: Message };
     const thread = typeof p?.thread === 'string' ? p.thread : '';
     const replica = this.#replicas.get(thread);
     const c = this.#machines.get(thread)?.snapshot.context as ThreadContext | undefined;
     // Only a replica of the thread, speaking for itself, reaches its consensus.
-    if (!replica || !c || !c.replicas.includes(from) || p.m?.from !== from || p.m?.to !== this.#o.identity.did) {
+    if (!(replica instanceof RaftReplica) || !c || !c.replicas.includes(from) || p.m?.from !== from || p.m?.to !== this.#o.identity.did) {
       this.dropped.set(thread, (this.dropped.get(thread) ?? 0) + 1);
       return;
     }
@@ -398,7 +415,6 @@ function inviteProblem(p: { genesis: Genesis; f: number }, from: string, self: s
   if (typeof g !== 'object' || g === null) return 'no genesis';
   if (typeof g.thread !== 'string' || !THREAD_ID.test(g.thread)) return 'bad thread id';
   if (g.backend !== 'raft' && g.backend !== 'tendermint') return 'unknown backend';
-  if (g.backend === 'tendermint') return 'the tendermint backend is not supported by this daemon yet';
   if (!Array.isArray(g.replicas) || g.replicas.length > MAX_REPLICAS || !g.replicas.every(isDid) || new Set(g.replicas).size !== g.replicas.length) return 'bad replica list';
   if (g.creator !== from || !g.replicas.includes(from)) return 'an invite comes from the thread\'s creator';
   if (!g.replicas.includes(self)) return 'we are not a replica of this thread';

@@ -138,7 +138,7 @@ describe('threads (raft) across daemon processes', () => {
   it('n and f that do not fit the backend are refused with the rule; an unknown thread is NOT_FOUND', async () => {
     const [a, b] = await daemons(2);
     const err = await a!.client.a2a.createThread({ replicas: [b!.did], backend: ThreadBackend.THREAD_BACKEND_RAFT, faultTolerance: 1 }).catch((e: Error & { code?: string }) => e);
-    expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('raft needs n ≥ 2f+1 replicas: tolerating 1 crashed replica takes 3, and there are 2') });
+    expect(err).toMatchObject({ code: 'FAILED_PRECONDITION', message: expect.stringContaining('raft needs n ≥ 2f+1 replicas: tolerating 1 crashed replica takes 3, and there are 2') });
     const missing = await append(b!.client, 'thr_01JZ0000000000000000000000', 'x', 1).catch((e: Error & { code?: string }) => e);
     expect(missing).toMatchObject({ code: 'NOT_FOUND' });
   }, 30_000);

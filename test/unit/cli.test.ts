@@ -364,6 +364,258 @@ describe('discovery and name commands', () => {
   }, 30_000);
 });
 
+describe('thread commands', () => {
+  it('have a word for every ThreadBackend and ThreadState, and the backend flags in enum order', async () => {
+    const gen = await import('../../proto/gen/moltmesh/v1/threads.ts');
+    const f = await import('../../cli/thread-format.ts');
+    const check = (e: Record<string, number>, prefix: string, words: string[]) => {
+      for (const [name, n] of Object.entries(e)) if (n >= 0) expect(words[n], name).toBe(name.replace(prefix, '').toLowerCase());
+      expect(words.length).toBe(Object.values(e).filter((n) => n >= 0).length);
+    };
+    check(gen.ThreadBackend, 'THREAD_BACKEND_', f.THREAD_BACKEND);
+    check(gen.ThreadState, 'THREAD_STATE_', f.THREAD_STATE);
+    for (const b of f.BACKEND_FLAGS) expect(f.THREAD_BACKEND[f.backendOfFlag(b)]).toBe(b);
+    const raft = gen.ThreadBackend.THREAD_BACKEND_RAFT;
+    const tm = gen.ThreadBackend.THREAD_BACKEND_TENDERMINT;
+    expect([f.toleranceText(raft, 3, 1), f.toleranceText(raft, 5, 2), f.toleranceText(raft, 2, 0), f.toleranceText(raft, 1, 0), f.toleranceText(tm, 4, 1), f.toleranceText(tm, 7, 2)]).toEqual([
+      'tolerates 1 crashed replica of 3', 'tolerates 2 crashed replicas of 5', 'tolerates no crashed replica of 2',
+      'a single replica: no fault tolerance', 'tolerates 1 Byzantine validator of 4', 'tolerates 2 Byzantine validators of 7',
+    ]);
+    const sig = { validator: 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK', round: 0, signature: Buffer.from([1]) };
+    const block = { height: 3, hash: 'ab'.repeat(32), parentHash: '', entriesRoot: '', proposer: sig.validator, timeMs: 0, entries: [], commit: [sig, sig, sig] };
+    expect(f.blockText(block)).toBe(`Height 3  Hash ${'ab'.repeat(6)}…  0 entries  proposer did:key:z6MkhaXgBZDv…  3 precommits`);
+    expect(f.blockJson(block).commit).toEqual([{ ...sig, signature: '01' }, { ...sig, signature: '01' }, { ...sig, signature: '01' }]);
+    expect([f.isJsonType('application/json'), f.isJsonType('application/ld+json; charset=utf-8'), f.isJsonType('text/json'), f.isJsonType('application/jsonl')]).toEqual([true, true, false, false]);
+  });
+
+  it('are listed in help', () => {
+    const help = cli(['--help']);
+    for (const cmd of ['create-thread', 'get-thread', 'list-threads', 'join-thread', 'append-entry', 'get-thread-entries', 'subscribe-thread', 'verify-thread']) {
+      expect(help.stdout).toMatch(new RegExp(`^  ${cmd} `, 'm'));
+    }
+  });
+
+  it('refuse bad usage before contacting the daemon (exit 2; none is running here)', async () => {
+    const thr = 'thr_01JZ0000000000000000000000';
+    const payloadFile = join(root, 'payload.bin');
+    writeFileSync(payloadFile, Buffer.from([0, 1, 2]));
+    const cases: Array<[string[], string]> = [
+      [['append-entry', '--thread', thr, '--payload', '{}'], 'error: The following error occurred:\n  Missing required flag kind'],
+      [['append-entry', '--kind', 'decision', '--payload', '{}'], 'error: The following error occurred:\n  Missing required flag thread'],
+      [['append-entry', '--thread', thr, '--kind', 'decision', '--payload', '{"vote":'], 'error: --payload: not valid JSON ('],
+      [['append-entry', '--thread', thr, '--kind', 'decision', '--payload', 'approve'], 'error: --payload: not valid JSON ('],
+      [['append-entry', '--thread', thr, '--kind', 'decision'], 'error: no payload: give --payload \'{json}\', --payload-file f or --text t'],
+      [['append-entry', '--thread', thr, '--kind', 'decision', '--payload', '{}', '--text', 'x'], 'error: give one payload, not --payload and --text'],
+      [['append-entry', '--thread', thr, '--kind', 'blob', '--payload-file', payloadFile], `error: --payload-file ${payloadFile}: not valid JSON (Unexpected token '\\x00'`],
+      [['append-entry', '--thread', thr, '--kind', 'blob', '--payload-file', join(root, 'missing.bin')], `error: --payload-file: cannot read ${join(root, 'missing.bin')}: ENOENT`],
+      [['create-thread', '--backend', 'pbft'], 'error: Expected --backend=pbft to be one of: raft, tendermint'],
+      [['create-thread', '--replicas', 'did:key:z6MkA,bob'], 'error: --replicas: "bob" is not a DID (did:key:z6Mk…)'],
+      [['create-thread', '--fault-tolerance', '0'], 'error: Parsing --fault-tolerance \n\tExpected an integer greater than or equal to 1 but received: 0'],
+      [['get-thread'], 'error: The following error occurred:\n  Missing required flag id'],
+      [['get-thread-entries', '--id', thr, '--since', '-1'], 'error: Parsing --since \n\tExpected an integer greater than or equal to 0 but received: -1'],
+      [['list-threads', '--limit', '0'], 'error: Parsing --limit \n\tExpected an integer greater than or equal to 1 but received: 0'],
+      [['subscribe-thread', '--id', thr, '--since', 'x'], 'error: Parsing --since \n\tExpected an integer but received: x'],
+      [['verify-thread'], 'error: The following error occurred:\n  Missing required flag id'],
+    ];
+    const results = await Promise.all(cases.map(([args]) => cliAsync(args)));
+    results.forEach((r, i) => {
+      const [args, stderr] = cases[i]!;
+      expect([r.code, r.stdout], args.join(' ')).toEqual([2, '']);
+      expect(r.stderr.startsWith(stderr), `${args.join(' ')}: ${r.stderr}`).toBe(true);
+      noStackTrace(r.stderr);
+    });
+  });
+
+  it('against a fake A2ANode: rows, lines, pages, the stream, verification and the daemon\'s refusals', async () => {
+    const grpc = await import('@grpc/grpc-js');
+    const { A2ANodeService } = await import('../../proto/gen/moltmesh/v1/a2a_node.ts');
+    const self = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK';
+    const b = 'did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH';
+    const c = 'did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp';
+    const id = 'thr_01JZ0000000000000000000001';
+    const head = '9f2c41a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8';
+    const T = Date.now() - 65_000;
+    const thread = (over: Record<string, unknown> = {}) => ({
+      id, backend: 1, creator: self, replicas: [self, b, c], faultTolerance: 1, state: 2, failureReason: '', height: 12, headHash: head,
+      leader: b, evidence: [], createdAtMs: T, joined: [self, b, c], ...over,
+    });
+    const entry = (height: number, index: number, kind: string, payload: string | Uint8Array, contentType: string, author = self) => ({
+      entryId: `ent_${height}_${index}`, author, kind, payload: Buffer.from(payload), contentType, submittedAtMs: T, signature: Buffer.from([0xab, 0xcd]), height, index,
+    });
+    const entries = [
+      entry(10, 0, 'decision', '{ "vote": "approve" }', 'application/json'),
+      entry(10, 1, 'note', `shipped ${'x'.repeat(120)}`, 'text/plain', b),
+      entry(11, 0, 'blob', new Uint8Array([0, 1, 2]), 'application/octet-stream', c),
+    ];
+    const block = (height: number, es: ReturnType<typeof entry>[]) => ({
+      height, hash: `${height}${head.slice(2)}`, parentHash: head, entriesRoot: head, proposer: b, timeMs: T, entries: es, commit: [],
+    });
+    const seen: Record<string, unknown> = {};
+    const created: unknown[] = [];
+    const fail = (code: number, details: string) => Object.assign(new Error(details), { code, details });
+    const impl = {
+      getIdentity: (_: unknown, cb: Function) => cb(null, { did: self, publicKeyHex: '', peerId: '', dataDir }),
+      createThread: (call: { request: { replicas: string[]; faultTolerance: number } }, cb: Function) => {
+        created.push(call.request);
+        if (call.request.faultTolerance === 1 && call.request.replicas.length === 1) {
+          return cb(fail(grpc.status.INVALID_ARGUMENT, 'fault_tolerance: raft needs n ≥ 2f+1 replicas: tolerating 1 crashed replica takes 3, and there are 2'));
+        }
+        cb(null, { thread: thread({ state: 1, height: 0, leader: '', joined: [self] }) });
+      },
+      getThread: (call: { request: { threadId: string } }, cb: Function) => call.request.threadId === id
+        ? cb(null, { thread: thread() })
+        : cb(null, { thread: thread({
+          id: call.request.threadId, backend: 2, creator: b, replicas: [b, self, c, 'did:key:z6MkjchhfUsD6mmvni8mCdXHw216Xrm9bQe2mBH1P5RDjVJG'], state: 3,
+          failureReason: 'consensus failed: crashed 5 times', joined: [b, self], leader: '',
+          evidence: [{ validator: c, height: 4, round: 1, kind: 'duplicate-vote', detailJson: '{}', observedAtMs: T }],
+        }) }),
+      listThreads: (call: { request: unknown }, cb: Function) => {
+        seen.listThreads = call.request;
+        cb(null, { threads: [thread(), thread({ id: 'thr_01JZ0000000000000000000002', replicas: [self], state: 4, height: 0 })], nextPageToken: 'thr_01JZ0000000000000000000002' });
+      },
+      joinThread: (_: unknown, cb: Function) => cb(null, { thread: thread({ creator: b, joined: [b, self], leader: '' }) }),
+      appendEntry: (call: { request: { payload: Buffer; returnOnAccept: boolean; kind: string } }, cb: Function) => {
+        seen[`append ${call.request.kind}`] = { ...call.request, payload: call.request.payload.toString() };
+        if (call.request.kind === 'stuck') return cb(fail(grpc.status.DEADLINE_EXCEEDED, 'entry ent_9 is accepted but not committed yet (is a quorum of replicas reachable?)'));
+        cb(null, call.request.returnOnAccept
+          ? { entryId: 'ent_01JZACCEPTED', committed: false, height: 0, index: 0, blockHash: '' }
+          : { entryId: 'ent_01JZCOMMITTED', committed: true, height: 12, index: 0, blockHash: head });
+      },
+      getThreadEntries: (call: { request: { sinceHeight: number; pageToken: string } }, cb: Function) => {
+        seen[`entries ${call.request.sinceHeight} ${call.request.pageToken}`] = call.request;
+        cb(null, call.request.pageToken ? { entries: [], nextPageToken: '' } : { entries, nextPageToken: '11.0' });
+      },
+      subscribeThread: (call: { request: { sinceHeight: number }; write(m: unknown): void; end(): void }) => {
+        seen[`subscribe ${call.request.sinceHeight}`] = call.request;
+        call.write({ block: block(10, entries.slice(0, 2)) });
+        call.write({ block: block(11, entries.slice(2)) });
+        call.end();
+      },
+      verifyThread: (call: { request: { threadId: string } }, cb: Function) => cb(null, call.request.threadId === id
+        ? { ok: true, blocks: 12, entries: 31, headHash: head, error: '' }
+        : { ok: false, blocks: 6, entries: 9, headHash: head, firstBadHeight: 7, error: 'entry 2: bad signature' }),
+    };
+    const server = new grpc.Server();
+    server.addService(A2ANodeService, impl as never);
+    const sock = join(root, 'fake-threads.sock');
+    await new Promise<void>((ok, ko) => server.bindAsync(`unix:${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? ko(e) : ok())));
+    const at = ['--grpc-addr', `unix:${sock}`];
+    const broken = 'thr_01JZ0000000000000000000009';
+    try {
+      const [create, refused, get, getFailed, list, joined] = await Promise.all([
+        cliAsync(['create-thread', '--replicas', `${b},${c}`, '--backend', 'raft', ...at]),
+        cliAsync(['create-thread', '--replicas', b, '--fault-tolerance', '1', ...at]),
+        cliAsync(['get-thread', '--id', id, ...at]),
+        cliAsync(['get-thread', '--id', broken, ...at]),
+        cliAsync(['list-threads', '--limit', '2', ...at]),
+        cliAsync(['join-thread', '--id', id, ...at]),
+      ]);
+      expect(create.stdout).toBe([
+        `Thread ID  ${id}`,
+        'Backend    raft (tolerates 1 crashed replica of 3)',
+        'State      inviting (1 of 3 replicas joined)',
+        `Replicas   ${self} (you)  joined, creator`,
+        `           ${b}  not joined yet`,
+        `           ${c}  not joined yet`,
+        '',
+      ].join('\n'));
+      expect([refused.code, refused.stdout, refused.stderr]).toEqual([1, '', 'error: fault_tolerance: raft needs n ≥ 2f+1 replicas: tolerating 1 crashed replica takes 3, and there are 2\n']);
+      expect(get.stdout).toMatch(new RegExp([
+        `^ID        ${id}`,
+        'Backend   raft \\(tolerates 1 crashed replica of 3\\)',
+        'State     active',
+        `Creator   ${self} \\(you\\)`,
+        `Replicas  ${self} \\(you\\)  joined, creator`,
+        `          ${b}  joined, leader`,
+        `          ${c}  joined`,
+        'Height    12',
+        `Head      ${head}`,
+        'Created   \\S+Z \\(1m \\d+s ago\\)\\n$',
+      ].join('\\n')));
+      expect(getFailed.stdout).toContain([
+        'Backend   tendermint (tolerates 1 Byzantine validator of 4)',
+        'State     failed: consensus failed: crashed 5 times',
+        `Creator   ${b}`,
+        `Replicas  ${b}  joined, creator`,
+        `          ${self} (you)  joined`,
+        `          ${c}`,
+      ].join('\n'));
+      expect(getFailed.stdout).toContain(`Evidence  1\n          height 4 round 1  duplicate-vote  ${c}\n`);
+      expect(list.stdout).toMatch(new RegExp([
+        `^${id}  raft  active   3 replicas  height 12  1m \\d+s ago`,
+        'thr_01JZ0000000000000000000002  raft  invited  1 replica   height 0   1m \\d+s ago',
+        '2 threads',
+        'more: --page-token thr_01JZ0000000000000000000002\\n$',
+      ].join('\\n')));
+      expect(seen.listThreads).toEqual({ pageSize: 2, pageToken: '' });
+      expect(joined.stdout).toBe([`Thread ID  ${id}`, 'Backend    raft (tolerates 1 crashed replica of 3)', 'State      active',
+        `Replicas   ${self} (you)  joined`, `           ${b}  joined, creator`, `           ${c}`, ''].join('\n'));
+      expect(created).toEqual(expect.arrayContaining([{ replicas: [b, c], backend: 1, faultTolerance: 0 }, { replicas: [b], backend: 0, faultTolerance: 1 }]));
+
+      const [appended, appendedJson, accepted, stuck, page, pageJson, next, verified, verifiedJson, bad, badJson] = await Promise.all([
+        cliAsync(['append-entry', '--thread', id, '--kind', 'decision', '--payload', '{"vote":"approve"}', ...at]),
+        cliAsync(['append-entry', '--thread', id, '--kind', 'decision', '--payload', '{"vote":"approve"}', '--json', ...at]),
+        cliAsync(['append-entry', '--thread', id, '--kind', 'note', '--text', 'hi', '--accept-only', ...at]),
+        cliAsync(['append-entry', '--thread', id, '--kind', 'stuck', '--text', 'hi', ...at]),
+        cliAsync(['get-thread-entries', '--id', id, '--since', '10', ...at]),
+        cliAsync(['get-thread-entries', '--id', id, '--json', ...at]),
+        cliAsync(['get-thread-entries', '--id', id, '--page-token', '11.0', ...at]),
+        cliAsync(['verify-thread', '--id', id, ...at]),
+        cliAsync(['verify-thread', '--id', id, '--json', ...at]),
+        cliAsync(['verify-thread', '--id', broken, ...at]),
+        cliAsync(['verify-thread', '--id', broken, '--json', ...at]),
+      ]);
+      expect([appended.code, appended.stdout, appended.stderr]).toEqual([0, 'Height 12  Entry 0  Hash 9f2c41a0b1c2…  (committed)\n', '']);
+      expect(JSON.parse(appendedJson.stdout)).toEqual({ threadId: id, entryId: 'ent_01JZCOMMITTED', committed: true, height: 12, index: 0, blockHash: head });
+      expect(accepted.stdout).toBe('Accepted ent_01JZACCEPTED  (not committed yet)\n');
+      expect(seen['append stuck']).toMatchObject({ threadId: id, kind: 'stuck', payload: 'hi', contentType: 'text/plain', returnOnAccept: false, entryId: '' });
+      expect(seen['append decision']).toMatchObject({ payload: '{"vote":"approve"}', contentType: 'application/json', returnOnAccept: false });
+      expect(seen['append note']).toMatchObject({ contentType: 'text/plain', returnOnAccept: true });
+      expect([stuck.code, stuck.stdout, stuck.stderr]).toEqual([1, '', 'error: entry ent_9 is accepted but not committed yet (is a quorum of replicas reachable?)\n']);
+      expect(page.stdout).toBe([
+        '#10.0  did:key:z6MkhaXgBZDv…  decision  {"vote":"approve"}',
+        `#10.1  did:key:z6MkpTHR8VNs…  note  "shipped ${'x'.repeat(92)}…"`,
+        '#11.0  did:key:z6MkiTBz1ymu…  blob  <3 bytes application/octet-stream>',
+        'more: --page-token 11.0',
+        '',
+      ].join('\n'));
+      expect([seen['entries 10 '], seen['entries 0 11.0']]).toEqual([
+        { threadId: id, sinceHeight: 10, pageSize: 0, pageToken: '' }, { threadId: id, sinceHeight: 0, pageSize: 0, pageToken: '11.0' }]);
+      const pj = JSON.parse(pageJson.stdout);
+      expect(pj.nextPageToken).toBe('11.0');
+      expect(pj.entries.map((e: Record<string, unknown>) => [e.payload, e.text, e.payloadBase64, e.signature])).toEqual([
+        [{ vote: 'approve' }, undefined, undefined, 'abcd'], [undefined, `shipped ${'x'.repeat(120)}`, undefined, 'abcd'], [undefined, undefined, 'AAEC', 'abcd'],
+      ]);
+      expect(next.stdout).toBe('no entries\n');
+      expect([verified.code, verified.stdout]).toEqual([0, 'Verified 12 blocks, 31 entries, chain head 9f2c41a0b1c2…\n']);
+      expect(JSON.parse(verifiedJson.stdout)).toEqual({ threadId: id, ok: true, blocks: 12, entries: 31, headHash: head, error: '' });
+      expect([bad.code, bad.stdout, bad.stderr]).toEqual([1, '', 'error: chain broken at height 7: entry 2: bad signature\n']);
+      expect([badJson.code, JSON.parse(badJson.stdout)]).toEqual([1, { threadId: broken, ok: false, blocks: 6, entries: 9, headHash: head, firstBadHeight: 7, error: 'entry 2: bad signature' }]);
+
+      // The stream: blocks with their entries indented; --json one block per line.
+      const [sub, subJson] = await Promise.all([
+        cliAsync(['subscribe-thread', '--id', id, '--since', '10', ...at]),
+        cliAsync(['subscribe-thread', '--id', id, '--json', ...at]),
+      ]);
+      expect(sub.stdout).toBe([
+        `Height 10  Hash 10${head.slice(2, 12)}…  2 entries  proposer did:key:z6MkpTHR8VNs…`,
+        '  #10.0  did:key:z6MkhaXgBZDv…  decision  {"vote":"approve"}',
+        `  #10.1  did:key:z6MkpTHR8VNs…  note  "shipped ${'x'.repeat(92)}…"`,
+        `Height 11  Hash 11${head.slice(2, 12)}…  1 entry  proposer did:key:z6MkpTHR8VNs…`,
+        '  #11.0  did:key:z6MkiTBz1ymu…  blob  <3 bytes application/octet-stream>',
+        '',
+      ].join('\n'));
+      expect(sub.stderr).toBe(`following thread ${id} from height 10... (Ctrl-C to stop)\n`);
+      const lines = subJson.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+      expect(lines.map((l) => [l.height, l.entries.length])).toEqual([[10, 2], [11, 1]]);
+      expect(lines[0].entries[0]).toMatchObject({ kind: 'decision', payload: { vote: 'approve' }, author: self });
+      expect([seen['subscribe 10'], seen['subscribe 1']]).toEqual([{ threadId: id, sinceHeight: 10 }, { threadId: id, sinceHeight: 1 }]);
+    } finally {
+      server.forceShutdown();
+    }
+  }, 30_000);
+});
+
 describe('config --local', () => {
   it('prints the resolved config as one JSON document', () => {
     const r = cli(['config', '--local', '--json', '--port', '1']);
