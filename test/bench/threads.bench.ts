@@ -1,6 +1,7 @@
 // Threads: commit latency for one client (AppendEntry until committed, one after another) and entries/s with many
-// appends in flight, for a thread of one replica (f = 0) and three Raft replicas, each a daemon process on
-// 127.0.0.1, beside a raw libp2p stream round trip (TCP + Noise + Yamux, one reused stream) measured in the run.
+// appends in flight, for a thread of one replica (f = 0), three Raft replicas and four Tendermint validators, each
+// a daemon process on 127.0.0.1, beside a raw libp2p stream round trip (TCP + Noise + Yamux, one reused stream)
+// measured in the run.
 import { ThreadBackend, ThreadState } from '../../proto/gen/moltmesh/v1/threads.ts';
 import type { MoltmeshClient } from '../../sdk/client.ts';
 import { DaemonProcess } from '../support/daemon-process.ts';
@@ -73,7 +74,20 @@ export async function benchThreads(): Promise<void> {
     row('raft, 3 replicas: commit p50', raft.p50, raw.latency.p50, 'ms', '≤ 3 ms');
     row('raft, 3 replicas: commit p99', raft.p99, raw.latency.p99, 'ms', '≤ 15 ms');
     row(`raft, 3 replicas: entries/s, ${IN_FLIGHT} in flight`, raft.rate, raw.rate, 'entries/s', '≥ 20,000/s');
-    console.log('tendermint: not measured yet (its actor is not wired into the daemon)');
+    await Promise.all(three.map((d) => d.dispose()));
+    ds.length = 0;
+
+    const four = await cluster(4);
+    ds.push(...four);
+    const [v0, ...vs] = four as [DaemonProcess, ...DaemonProcess[]];
+    const { thread: bft } = await v0.client.a2a.createThread({ replicas: vs.map((d) => d.did), backend: ThreadBackend.THREAD_BACKEND_TENDERMINT, faultTolerance: 1 });
+    for (const d of vs) {
+      await until('validators to join', async () => (await d.client.a2a.getThread({ threadId: bft!.id })).thread!.state === ThreadState.THREAD_STATE_ACTIVE);
+    }
+    const tm = await measure(v0.client, bft!.id);
+    row('tendermint, 4 validators: commit p50', tm.p50, raw.latency.p50, 'ms', '≤ 15 ms');
+    row('tendermint, 4 validators: commit p99', tm.p99, raw.latency.p99, 'ms');
+    row(`tendermint, 4 validators: entries/s, ${IN_FLIGHT} in flight`, tm.rate, raw.rate, 'entries/s', '≥ 5,000/s');
   } finally {
     await Promise.all(ds.map((d) => d.dispose()));
   }
