@@ -19,7 +19,7 @@ import { SupervisedActors } from '../../runtime/supervised-actors.ts';
 import { Supervisor } from '../../runtime/supervisor.ts';
 import type { Effect } from '../../runtime/transitions.ts';
 import { nameMachine, nameStateOf, type NameContext, type NameInput, type NameState, type PublishRecordParams } from '../../machines/name.ts';
-import { nameHolder, nameKey } from './dht.ts';
+import { nameHolder, nameKey, selectName } from './dht.ts';
 import { RESOLVE_QUORUM, type MeshDht, type Spreader } from './mesh-dht.ts';
 import { claimRefusal, parseName } from './names.ts';
 import { NAME_TTL_MS, signName, type Signer, type SignedName } from './records.ts';
@@ -62,6 +62,8 @@ export class NameClaims {
   readonly #actors: SupervisedActors;
   readonly #serial = new KeyedSerial();
   readonly #rechecks = new Set<unknown>();
+  /** The record that beat ours, by name, until our release has been published. */
+  readonly #winners = new Map<string, Uint8Array>();
 
   constructor(options: NameClaimsOptions) {
     this.#o = options;
@@ -214,8 +216,16 @@ export class NameClaims {
    * lookup; a resolve settles for a quorum of storing peers.
    */
   async #holder(name: string, options: { signal?: AbortSignal; quorum?: number } = {}): Promise<SignedName | undefined> {
+    return (await this.#holderRecord(name, options))?.record;
+  }
+
+  /** The holder's record, and its bytes as the mesh holds them. */
+  async #holderRecord(name: string, options: { signal?: AbortSignal; quorum?: number } = {}): Promise<{ record: SignedName; bytes: Uint8Array } | undefined> {
     const records = await this.#o.dht.records(nameKey(name), { signal: options.signal ?? AbortSignal.timeout(10_000), ...(options.quorum ? { quorum: options.quorum } : {}) });
-    return nameHolder(name, records, this.#o.clock.now());
+    const now = this.#o.clock.now();
+    const record = nameHolder(name, records, now);
+    if (!record) return undefined;
+    return { record, bytes: records[selectName(name, records, now)]! };
   }
 
   async #perform(id: string, effect: Effect): Promise<AnyEventObject[]> {
@@ -236,17 +246,26 @@ export class NameClaims {
         return n;
       });
     }
-    if (record.released) return [{ type: 'PUBLISHED', seq: record.seq}];
+    if (record.released) {
+      // A claim lost in a race is withdrawn; storing peers that kept it (refusing the winner's while ours was live)
+      // take the winner's record now that ours is released, so every lookup finds the winner, not only releases.
+      const winner = this.#winners.get(record.name);
+      this.#winners.delete(record.name);
+      if (winner) await this.#o.dht.put(nameKey(record.name), winner, AbortSignal.timeout(15_000)).catch(() => undefined);
+      return [{ type: 'PUBLISHED', seq: record.seq }];
+    }
     const lost = reached > 0 ? await this.#lostTo(record.name).catch(() => undefined) : undefined;
     if (lost) return [{ type: 'LOST', seq: record.seq, holder: lost.did, holderExpiresAt: lost.expiresAt}];
     if (reached > 0) this.#recheckSoon(id, this.#o.recheckMs ?? 2_000);
     return [{ type: 'PUBLISHED', seq: record.seq}];
   }
 
-  /** Another DID's record that wins `name` now, if one does. */
+  /** Another DID's record that wins `name` now, if one does (kept, to spread it once ours is withdrawn). */
   async #lostTo(name: string): Promise<SignedName | undefined> {
-    const holder = await this.#holder(name);
-    return holder && holder.did !== this.#o.identity.did ? holder : undefined;
+    const holder = await this.#holderRecord(name);
+    if (!holder || holder.record.did === this.#o.identity.did) return undefined;
+    this.#winners.set(name, holder.bytes);
+    return holder.record;
   }
 
   /** Look again after `ms` whether claim `id` still wins; LOST if it does not. */
