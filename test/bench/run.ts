@@ -3,6 +3,8 @@ import { benchEventStore } from './event-store.bench.ts';
 import { benchCli } from './cli.bench.ts';
 import { benchMessaging } from './messaging.bench.ts';
 import { benchTasks } from './tasks.bench.ts';
+import { benchDiscovery } from './discovery.bench.ts';
+import { benchThreads } from './threads.bench.ts';
 
 const only = process.argv[2];
 const benches: [string, () => Promise<void>][] = [
@@ -10,6 +12,8 @@ const benches: [string, () => Promise<void>][] = [
   ['cli', benchCli],
   ['messaging', benchMessaging],
   ['tasks', benchTasks],
+  ['discovery', benchDiscovery],
+  ['threads', benchThreads],
 ];
 console.log(`moltmesh benchmarks — node ${process.version}, ${new Date().toISOString()}`);
 for (const [name, run] of benches) {
