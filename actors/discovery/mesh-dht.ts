@@ -6,6 +6,7 @@ import type { PeerId } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import type { CID } from 'multiformats/cid';
 import type { Clock } from '../../runtime/clock.ts';
+import { ApiError } from '../../runtime/errors.ts';
 import { equalBytes } from '../../runtime/canonical-cbor.ts';
 
 /** Storing peers whose answers a lookup for a reader (GetAgentCard, ResolveName) waits for, when it can stop early. */
@@ -59,6 +60,10 @@ export class MeshDht {
       // kad-dht throws when no peer holds the key (NotFoundError / AggregateError) or when aborted; either way the
       // answer is what was collected.
       if (!signal.aborted && !isNotFound(err)) throw err;
+    }
+    // Cut short by the caller with nothing found is not "nobody holds it": say so, rather than NOT_FOUND.
+    if (found.length === 0 && options.signal?.aborted) {
+      throw new ApiError('DEADLINE_EXCEEDED', 'the DHT lookup did not finish in time (a busy or partitioned mesh); try again');
     }
     return found;
   }

@@ -232,10 +232,17 @@ export class NameClaims {
     if (effect.type !== 'publishRecord') throw new Error(`unknown name effect ${effect.type}`);
     const { record } = effect.params as PublishRecordParams;
     const bytes = signName(record, this.#o.identity);
+    const put = () => this.#o.dht.put(nameKey(record.name), bytes, AbortSignal.timeout(15_000));
     let reached: number;
     try {
-      reached = await this.#o.dht.put(nameKey(record.name), bytes, AbortSignal.timeout(15_000));
+      reached = await put();
     } catch (err) {
+      // A release is the last word of a claim that has ended (released, lost): its machine waits for nothing more,
+      // so the release is kept trying here until it reaches the mesh.
+      if (record.released) {
+        this.#o.spreader.spread(NAME_PREFIX + record.name, put);
+        return [];
+      }
       return [{ type: 'PUBLISH_FAILED', seq: record.seq, error: String((err as Error)?.message ?? err)}];
     }
     // Stored here at least; until a peer takes it, keep trying (and look for a crossing claim once one does).
@@ -268,15 +275,21 @@ export class NameClaims {
     return holder.record;
   }
 
-  /** Look again after `ms` whether claim `id` still wins; LOST if it does not. */
-  #recheckSoon(id: string, ms: number): void {
+  /**
+   * Look again after `ms` whether claim `id` still wins; LOST if it does not. Twice (after `ms`, then 4× as long):
+   * a crossing claim can take a while to show, and a lookup cut short by a busy mesh sees none.
+   */
+  #recheckSoon(id: string, ms: number, again = true): void {
     const timer = this.#o.clock.setTimeout(() => {
       this.#rechecks.delete(timer);
       const actor = this.#actors.get(id);
       if (!actor || actor.done) return;
       const c = actor.snapshot.context as NameContext;
       void this.#lostTo(c.name).then(
-        (lost) => lost && actor.send({ type: 'LOST', seq: c.seq, holder: lost.did, holderExpiresAt: lost.expiresAt } as AnyEventObject),
+        (lost) => {
+          if (lost) return actor.send({ type: 'LOST', seq: c.seq, holder: lost.did, holderExpiresAt: lost.expiresAt } as AnyEventObject);
+          if (again) this.#recheckSoon(id, Math.max(ms, 1_000) * 4, false);
+        },
         (err) => this.#o.log('debug', 'name recheck failed', { name: c.name, error: String(err) }),
       );
     }, ms);

@@ -61,6 +61,8 @@ export interface NodeOptions {
 
 /** The mesh's own DHT, apart from the public IPFS one (our records mean nothing to IPFS peers and vice versa). */
 export const DHT_PROTOCOL = '/moltmesh/kad/1.0.0';
+/** Concurrent requests of a mesh DHT lookup (see createTransportNode). */
+export const DHT_ALPHA = Number(process.env.MOLTMESH_DHT_ALPHA ?? 3);
 /** The public IPFS DHT (Amino). */
 export const AMINO_DHT_PROTOCOL = '/ipfs/kad/1.0.0';
 
@@ -125,6 +127,9 @@ export async function createTransportNode(opts: NodeOptions): Promise<MeshNode> 
         // LAN/loopback mesh never forms a routing table.
         clientMode: false,
         peerInfoMapper: lan ? passthroughMapper : removePrivateAddressesMapper,
+        // kad-dht 16 asks 10 peers at a time on 10 disjoint paths — about 20 requests per lookup, every peer of a
+        // small mesh. 3 (the Kademlia paper's α) halves the requests and the CPU a lookup costs the mesh.
+        alpha: DHT_ALPHA,
         ...(opts.dhtRecords ?? {}),
       }),
       pubsub: gossipsub({
