@@ -216,17 +216,11 @@ export class NameClaims {
    * lookup; a resolve settles for a quorum of storing peers.
    */
   async #holder(name: string, options: { signal?: AbortSignal; quorum?: number } = {}): Promise<SignedName | undefined> {
-    return (await this.#holderRecord(name, options))?.record;
+    const records = await this.#o.dht.records(nameKey(name), { signal: options.signal ?? AbortSignal.timeout(10_000), ...(options.quorum ? { quorum: options.quorum } : {}) });
+    return nameHolder(name, records, this.#o.clock.now());
   }
 
-  /** The holder's record, and its bytes as the mesh holds them. */
-  async #holderRecord(name: string, options: { signal?: AbortSignal; quorum?: number } = {}): Promise<{ record: SignedName; bytes: Uint8Array } | undefined> {
-    const records = await this.#o.dht.records(nameKey(name), { signal: options.signal ?? AbortSignal.timeout(10_000), ...(options.quorum ? { quorum: options.quorum } : {}) });
-    const now = this.#o.clock.now();
-    const record = nameHolder(name, records, now);
-    if (!record) return undefined;
-    return { record, bytes: records[selectName(name, records, now)]! };
-  }
+
 
   async #perform(id: string, effect: Effect): Promise<AnyEventObject[]> {
     if (effect.type !== 'publishRecord') throw new Error(`unknown name effect ${effect.type}`);
@@ -261,18 +255,23 @@ export class NameClaims {
       if (winner) await this.#o.dht.put(nameKey(record.name), winner, AbortSignal.timeout(15_000)).catch(() => undefined);
       return [{ type: 'PUBLISHED', seq: record.seq }];
     }
-    const lost = reached > 0 ? await this.#lostTo(record.name).catch(() => undefined) : undefined;
+    const lost = reached > 0 ? await this.#lostTo(record.name, bytes).catch(() => undefined) : undefined;
     if (lost) return [{ type: 'LOST', seq: record.seq, holder: lost.did, holderExpiresAt: lost.expiresAt}];
     if (reached > 0) this.#recheckSoon(id, this.#o.recheckMs ?? 2_000);
     return [{ type: 'PUBLISHED', seq: record.seq}];
   }
 
-  /** Another DID's record that wins `name` now, if one does (kept, to spread it once ours is withdrawn). */
-  async #lostTo(name: string): Promise<SignedName | undefined> {
-    const holder = await this.#holderRecord(name);
-    if (!holder || holder.record.did === this.#o.identity.did) return undefined;
-    this.#winners.set(name, holder.bytes);
-    return holder.record;
+  /**
+   * Another DID's record that wins `name` now against `ours` (our live record, judged with what the mesh holds: a
+   * lookup that missed it must not make us give the name up), if one does — kept, to spread once ours is withdrawn.
+   */
+  async #lostTo(name: string, ours: Uint8Array): Promise<SignedName | undefined> {
+    const records = [...(await this.#o.dht.records(nameKey(name), { signal: AbortSignal.timeout(10_000) })), ours];
+    const now = this.#o.clock.now();
+    const holder = nameHolder(name, records, now);
+    if (!holder || holder.did === this.#o.identity.did) return undefined;
+    this.#winners.set(name, records[selectName(name, records, now)]!);
+    return holder;
   }
 
   /**
@@ -285,9 +284,15 @@ export class NameClaims {
       const actor = this.#actors.get(id);
       if (!actor || actor.done) return;
       const c = actor.snapshot.context as NameContext;
-      void this.#lostTo(c.name).then(
-        (lost) => {
+      const ours = c.record ?? c.pending;
+      if (!ours) return;
+      const bytes = signName(ours, this.#o.identity);
+      void this.#lostTo(c.name, bytes).then(
+        async (lost) => {
           if (lost) return actor.send({ type: 'LOST', seq: c.seq, holder: lost.did, holderExpiresAt: lost.expiresAt } as AnyEventObject);
+          // Still ours: put it again, so storing peers that refused it while a crossing claim was live (and hold
+          // that claim's release now) take it.
+          await this.#o.dht.put(nameKey(c.name), bytes, AbortSignal.timeout(15_000)).catch(() => undefined);
           if (again) this.#recheckSoon(id, Math.max(ms, 1_000) * 4, false);
         },
         (err) => this.#o.log('debug', 'name recheck failed', { name: c.name, error: String(err) }),
