@@ -24,9 +24,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { identify } from '@libp2p/identify';
-import { ping } from '@libp2p/ping';
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht';
 import { multiaddr } from '@multiformats/multiaddr';
 import { startDaemon } from '../../actors/daemon.ts';
 import { capabilityCid, cardKey } from '../../actors/discovery/dht.ts';
@@ -34,7 +31,7 @@ import { DHT_PROTOCOL } from '../../actors/transport/node.ts';
 import { connectClient, type MoltmeshClient } from '../../sdk/client.ts';
 import { DaemonProcess } from '../support/daemon-process.ts';
 import { withTimeout } from './messaging.bench.ts';
-import { plainNode } from './raw-echo-peer.ts';
+import { dhtNode } from '../support/dht-node.ts';
 import { heading, line, row, summarize } from './stats.ts';
 
 const MESH = 20;
@@ -113,13 +110,9 @@ async function startProcesses(): Promise<Agent[]> {
 async function rawDhtNode() {
   const accept = async () => {};
   const first = () => 0;
-  return plainNode(['/ip4/127.0.0.1/tcp/0'], {
-    identify: identify(),
-    ping: ping(),
-    dht: kadDHT({
-      protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper,
-      validators: { 'moltmesh-card': accept, 'moltmesh-name': accept }, selectors: { 'moltmesh-card': first, 'moltmesh-name': first },
-    }),
+  return dhtNode({
+    protocol: DHT_PROTOCOL,
+    validators: { 'moltmesh-card': accept, 'moltmesh-name': accept }, selectors: { 'moltmesh-card': first, 'moltmesh-name': first },
   });
 }
 

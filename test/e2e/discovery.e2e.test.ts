@@ -12,13 +12,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLibp2p, type Libp2p } from 'libp2p';
-import { tcp } from '@libp2p/tcp';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { identify } from '@libp2p/identify';
-import { ping } from '@libp2p/ping';
-import { kadDHT, MessageType, passthroughMapper, type KadDHT, type QueryEvent } from '@libp2p/kad-dht';
+import type { Libp2p } from 'libp2p';
+import { MessageType, type KadDHT, type QueryEvent } from '@libp2p/kad-dht';
 import type { PeerId } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import { startDaemon, type RunningDaemon } from '../../actors/daemon.ts';
@@ -32,6 +27,7 @@ import type { Clock } from '../../runtime/clock.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { connectClient, DaemonError, type MoltmeshClient } from '../../sdk/client.ts';
 import type { AgentCard as PbCard } from '../../proto/gen/moltmesh/v1/cards.ts';
+import { dhtNode } from '../support/dht-node.ts';
 
 const N = 20;
 const GROUPS = 3;
@@ -190,11 +186,7 @@ describe('discovery and names on a 20-daemon mesh', () => {
    * left out): asked of each one directly with a GET_VALUE by a kad-dht client that changes nothing.
    */
   async function heldAt(key: Uint8Array): Promise<[number, Uint8Array][]> {
-    const observer = await createLibp2p({
-      transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()],
-      connectionManager: { allow: ['/ip4/127.0.0.0/ipcidr/8'] },
-      services: { identify: identify(), ping: ping(), dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: true, peerInfoMapper: passthroughMapper }) },
-    });
+    const observer = await dhtNode({ protocol: DHT_PROTOCOL, listen: false, clientMode: true });
     // kad-dht's own single-peer request (its public get() walks the DHT and pushes corrections).
     const network = (observer.services.dht as unknown as { network: { sendRequest(to: PeerId, msg: object, o: object): AsyncIterable<QueryEvent> } }).network;
     const failed: string[] = [];
@@ -312,20 +304,8 @@ describe('discovery and names on a 20-daemon mesh', () => {
   describe('a raw libp2p peer in the mesh', () => {
     beforeAll(async () => {
       rawId = await identityFromSeed(newSeed());
-      raw = await createLibp2p({
-        privateKey: rawId.privateKey,
-        addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-        transports: [tcp()],
-        connectionEncrypters: [noise()],
-        streamMuxers: [yamux()],
-        connectionManager: { allow: ['/ip4/127.0.0.0/ipcidr/8'] },
-        services: {
-          identify: identify(),
-          ping: ping(),
-          // The mesh's DHT protocol, as a server, but none of our validators: it stores and serves anything.
-          dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper }),
-        },
-      });
+      // The mesh's DHT protocol, as a server, but none of our validators: it stores and serves anything.
+      raw = await dhtNode({ protocol: DHT_PROTOCOL, privateKey: rawId.privateKey });
       await Promise.all(agents.map((a) => raw!.dial(multiaddr(tcpAddr(a)))));
       await eventually('the raw peer in its routing table', 10_000, async () =>
         ((raw!.services.dht as unknown as { routingTable: { size: number } }).routingTable.size >= N - 1) || 'not yet');

@@ -4,17 +4,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLibp2p, type Libp2p } from 'libp2p';
-import { tcp } from '@libp2p/tcp';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { identify } from '@libp2p/identify';
-import { ping } from '@libp2p/ping';
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht';
 import { startDaemon, type RunningDaemon } from '../../actors/daemon.ts';
 import { AMINO_DHT_PROTOCOL } from '../../actors/transport/node.ts';
 import { connectClient, type MoltmeshClient } from '../../sdk/client.ts';
 import { tempDir } from '../support/temp-dir.ts';
+import { dhtNode } from '../support/dht-node.ts';
+import type { Libp2p } from 'libp2p';
 
 describe('global bootstrap through a rendezvous record on the public DHT', () => {
   let publicDht: Libp2p;
@@ -22,18 +17,7 @@ describe('global bootstrap through a rendezvous record on the public DHT', () =>
   const dirs: { path: string; cleanup(): void }[] = [];
 
   beforeAll(async () => {
-    publicDht = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionManager: { allow: ['/ip4/127.0.0.0/ipcidr/8'] },
-      services: {
-        identify: identify(),
-        ping: ping(),
-        dht: kadDHT({ protocol: AMINO_DHT_PROTOCOL, clientMode: false, peerInfoMapper: passthroughMapper }),
-      },
-    });
+    publicDht = await dhtNode({ protocol: AMINO_DHT_PROTOCOL });
     const bootstrap = publicDht.getMultiaddrs()[0]!.toString();
     for (const capability of ['text-generation', 'embedding']) {
       const dir = tempDir('mm-rdv-');

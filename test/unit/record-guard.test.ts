@@ -6,13 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLibp2p, type Libp2p } from 'libp2p';
-import { tcp } from '@libp2p/tcp';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { identify } from '@libp2p/identify';
-import { ping } from '@libp2p/ping';
-import { kadDHT, passthroughMapper, Record as Libp2pRecord, type KadDHT, type SingleKadDHT } from '@libp2p/kad-dht';
+import type { Libp2p } from 'libp2p';
+import { Record as Libp2pRecord, type KadDHT, type SingleKadDHT } from '@libp2p/kad-dht';
 import { LevelDatastore } from 'datastore-level';
 import { MemoryDatastore } from 'datastore-core/memory';
 import { Key } from 'interface-datastore';
@@ -23,6 +18,7 @@ import { encodeCard, encodeName, signCard, signName, verifyCard, verifyName, typ
 import { cardKey, discoverySelectors, discoveryValidators, nameKey } from '../../actors/discovery/dht.ts';
 import { guardRecords, type Datastore } from '../../actors/discovery/record-guard.ts';
 import { DHT_PROTOCOL } from '../../actors/transport/node.ts';
+import { dhtNode } from '../support/dht-node.ts';
 
 const NOW = Date.now();
 const now = () => NOW;
@@ -122,24 +118,11 @@ async function until(what: string, cond: () => boolean, ms = 5_000): Promise<voi
 }
 
 async function makePeer(label: string, datastore: Datastore): Promise<Peer> {
-  const node = await createLibp2p({
+  const node = await dhtNode({
+    protocol: DHT_PROTOCOL,
     datastore,
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionManager: { allow: ['/ip4/127.0.0.0/ipcidr/8'] },
-    services: {
-      identify: identify(),
-      ping: ping(),
-      dht: kadDHT({
-        protocol: DHT_PROTOCOL,
-        clientMode: false,
-        peerInfoMapper: passthroughMapper,
-        validators: { ...discoveryValidators(now), other: async () => undefined },
-        selectors: { ...discoverySelectors(now), other: () => 0 },
-      }),
-    },
+    validators: { ...discoveryValidators(now), other: async () => undefined },
+    selectors: { ...discoverySelectors(now), other: () => 0 },
   });
   return { label, node: node as unknown as Node, datastore };
 }
