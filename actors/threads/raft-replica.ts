@@ -21,7 +21,7 @@ import type { Clock } from '../../runtime/clock.ts';
 import type { Logger } from '../../runtime/log.ts';
 import { decodeCanonical, encodeCanonical } from '../../runtime/canonical-cbor.ts';
 import { RaftCore, type Entry, type HardState, type Message, type Ready } from '../../machines/raft/index.ts';
-import { BLOCK_MAX_ENTRIES, decodeEntry, makeBlock, type Verify } from '../../machines/chain.ts';
+import { BLOCK_MAX_ENTRIES, decodeEntry, makeBlock } from '../../machines/chain.ts';
 import type { ChainStore, CommittedBlock } from './chain-store.ts';
 
 export const RAFT_PREFIX = 'thread-raft/';
@@ -40,7 +40,6 @@ export interface RaftReplicaOptions {
   chain: ChainStore;
   clock: Clock;
   random: () => number;
-  verify: Verify;
   /** Sends one consensus message to a replica (fire and forget: Raft retries by itself). */
   send(to: string, message: Message): void;
   log: Logger;

@@ -327,7 +327,7 @@ export class Threads {
           send: async (to, payload) => (await this.#o.transport.request(to, TM_ENVELOPE, payload, { timeoutMs: 5_000 })).payload,
         }) : new RaftReplica({
           thread: id, self: this.#o.identity.did, replicas: c.replicas, store: this.#o.store, chain: this.#chain(c), clock: this.#o.clock,
-          random: this.#o.random, verify: verifyEntrySignature, log: this.#o.log, onCrash: crash,
+          random: this.#o.random, log: this.#o.log, onCrash: crash,
           campaign: c.creator === c.self,
           send: (to, m) => {
             this.#o.transport.request(to, RAFT_ENVELOPE, { thread: id, m }, { timeoutMs: 2_000 }).catch(() => undefined);
