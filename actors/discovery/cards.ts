@@ -15,6 +15,7 @@ import { ApiError, notFound } from '../../runtime/errors.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import type { EventStore, StoredEvent } from '../../runtime/event-store.ts';
 import type { Logger } from '../../runtime/log.ts';
+import { KeyedSerial } from '../../runtime/keyed-serial.ts';
 import { capabilityId } from '../capability.ts';
 import { didFromPeerId, peerIdFromDid } from '../identity/did.ts';
 import type { Transport } from '../transport/transport.ts';
@@ -68,7 +69,8 @@ export class Cards {
   #bytes: Uint8Array | undefined;
   #withdrawn = false;
   #republish: unknown;
-  #queue: Promise<unknown> = Promise.resolve();
+  /** Card changes run one at a time: each new version counts its seq on from the last. */
+  readonly #serial = new KeyedSerial();
 
   constructor(options: CardsOptions) {
     this.#o = options;
@@ -98,32 +100,32 @@ export class Cards {
 
   /** Publish a new version of our card, with `overrides` (merged into those given before) when given. */
   publish(overrides?: CardOverrides): Promise<SignedCard> {
-    return this.#serial(async () => {
+    return this.#serial.run(CARD_STREAM, async () => {
       const merged = { ...this.#overrides, ...(overrides ?? {}) };
       if (merged.name && !this.#o.heldNames().includes(merged.name)) {
         throw new ApiError('FAILED_PRECONDITION', `this daemon does not hold the name ${JSON.stringify(merged.name)}; claim it first (moltmesh-daemon name claim ${merged.name.split('-').join(' ')})`, 'name');
       }
       const content = this.#content(merged);
       const bytes = await this.#commit('PUBLISHED', content, merged);
-      this.#spread(bytes, content.capabilities);
+      this.#spread(bytes, content.capabilities, content.seq);
       return verifyCard(bytes, { now: this.#o.clock.now() });
     });
   }
 
   /** Publish again if what the card would say now differs (a name claimed or lost). */
   refresh(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial.run(CARD_STREAM, async () => {
       if (this.#withdrawn || !this.#card) return;
       const next = this.#content(this.#overrides);
       if (sameClaims(next, this.#card)) return;
       const bytes = await this.#commit('PUBLISHED', next, this.#overrides);
-      this.#spread(bytes, next.capabilities);
+      this.#spread(bytes, next.capabilities, next.seq);
     }).catch((err) => this.#o.log('warn', 'could not republish our card', { error: String(err) }));
   }
 
   /** Replace our card with a tombstone and stop providing its capabilities. */
   withdraw(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial.run(CARD_STREAM, async () => {
       const now = this.#o.clock.now();
       const previous = this.#card;
       for (const cap of previous?.capabilities ?? []) await this.#o.dht.cancelProvide(capabilityCid(cap));
@@ -135,7 +137,7 @@ export class Cards {
         seq: (previous?.seq ?? 0) + 1,
       };
       const bytes = await this.#commit('WITHDRAWN', tombstone, this.#overrides);
-      this.#spread(bytes, []);
+      this.#spread(bytes, [], tombstone.seq);
     });
   }
 
@@ -272,21 +274,15 @@ export class Cards {
     return bytes;
   }
 
-  #spread(bytes: Uint8Array, capabilities: string[]): void {
+  #spread(bytes: Uint8Array, capabilities: string[], seq: number): void {
     const did = this.#o.identity.did;
     this.#o.spreader.spread(`card/${did}`, async () => {
       const reached = await this.#o.dht.put(cardKey(did), bytes, AbortSignal.timeout(30_000));
       // Provider records after the card, so a searcher who finds us finds the card too.
       await Promise.all(capabilities.map((cap) => this.#o.dht.provide(capabilityCid(cap), AbortSignal.timeout(30_000))));
-      this.#o.log('debug', 'card published', { seq: verifyCard(bytes, { now: this.#o.clock.now() }).seq, peers: reached });
+      this.#o.log('debug', 'card published', { seq, peers: reached });
       return reached;
     });
-  }
-
-  #serial<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.#queue.then(work);
-    this.#queue = next.catch(() => undefined);
-    return next;
   }
 }
 

@@ -146,6 +146,11 @@ export function selectName(name: string, records: readonly Uint8Array[], now: nu
 
 /** The record that holds `name` at `now` among `records`, or undefined when nobody holds it (none, all released). */
 export function nameHolder(name: string, records: readonly Uint8Array[], now: number): SignedName | undefined {
+  return holdingRecord(name, records, now)?.record;
+}
+
+/** As `nameHolder`, with the winning record's bytes (to spread them). */
+export function holdingRecord(name: string, records: readonly Uint8Array[], now: number): { record: SignedName; bytes: Uint8Array } | undefined {
   let i: number;
   try {
     i = selectName(name, records, now);
@@ -153,16 +158,7 @@ export function nameHolder(name: string, records: readonly Uint8Array[], now: nu
     return undefined;
   }
   const record = verifyName(records[i]!, { expectedName: name, now });
-  return record.released ? undefined : record;
-}
-
-/** The newest valid card of `did` among `records` at `now`, or undefined. */
-export function newestCard(did: string, records: readonly Uint8Array[], now: number): SignedCard | undefined {
-  try {
-    return verifyCard(records[selectCard(did, records, now)]!, { expectedDid: did, now });
-  } catch {
-    return undefined;
-  }
+  return record.released ? undefined : { record, bytes: records[i]! };
 }
 
 // ── kad-dht hooks ────────────────────────────────────────────────────────────────────────────────────────

@@ -19,9 +19,9 @@ import { SupervisedActors } from '../../runtime/supervised-actors.ts';
 import { Supervisor } from '../../runtime/supervisor.ts';
 import type { Effect } from '../../runtime/transitions.ts';
 import { nameMachine, nameStateOf, type NameContext, type NameInput, type NameState, type PublishRecordParams } from '../../machines/name.ts';
-import { nameHolder, nameKey, selectName } from './dht.ts';
+import { holdingRecord, nameHolder, nameKey } from './dht.ts';
 import { RESOLVE_QUORUM, type MeshDht, type Spreader } from './mesh-dht.ts';
-import { claimRefusal, parseName } from './names.ts';
+import { claimRefusal, isoSeconds, parseName } from './names.ts';
 import { NAME_TTL_MS, signName, type Signer, type SignedName } from './records.ts';
 
 export const NAME_PREFIX = 'name/';
@@ -197,7 +197,7 @@ export class NameClaims {
         const state = nameStateOf(snapshot.value);
         if (HOLDING.includes(state)) resolve(this.#view(c));
         else if (state === 'lost') {
-          reject(new ApiError('ALREADY_EXISTS', `name ${JSON.stringify(c.name)} already claimed by ${c.lostTo!.did} (expires ${iso(c.lostTo!.expiresAt)})`));
+          reject(new ApiError('ALREADY_EXISTS', `name ${JSON.stringify(c.name)} already claimed by ${c.lostTo!.did} (expires ${isoSeconds(c.lostTo!.expiresAt)})`));
         } else if (state === 'claiming' && c.lastError) {
           reject(new ApiError('UNAVAILABLE', `could not publish the claim of ${JSON.stringify(c.name)} yet (${c.lastError}); this daemon keeps trying (see: moltmesh-daemon name list)`));
         } else if (snapshot.status === 'done') reject(new ApiError('FAILED_PRECONDITION', `the claim of ${JSON.stringify(c.name)} ended ${state}`));
@@ -267,11 +267,10 @@ export class NameClaims {
    */
   async #lostTo(name: string, ours: Uint8Array): Promise<SignedName | undefined> {
     const records = [...(await this.#o.dht.records(nameKey(name), { signal: AbortSignal.timeout(10_000) })), ours];
-    const now = this.#o.clock.now();
-    const holder = nameHolder(name, records, now);
-    if (!holder || holder.did === this.#o.identity.did) return undefined;
-    this.#winners.set(name, records[selectName(name, records, now)]!);
-    return holder;
+    const holder = holdingRecord(name, records, this.#o.clock.now());
+    if (!holder || holder.record.did === this.#o.identity.did) return undefined;
+    this.#winners.set(name, holder.bytes);
+    return holder.record;
   }
 
   /**
@@ -300,8 +299,4 @@ export class NameClaims {
     }, ms);
     this.#rechecks.add(timer);
   }
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

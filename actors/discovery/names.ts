@@ -43,6 +43,11 @@ export function nameFromWords(words: readonly string[], field = 'name'): string 
   return parseName(field, words.flatMap((w) => w.split(/\s+/)).filter((w) => w.length > 0).join('-'));
 }
 
+/** A time as users read it in name errors: ISO 8601 to the second, `2026-05-31T14:22:00Z`. */
+export function isoSeconds(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 /** What a claim needs to know of the name's current holder (a verified, live-or-not record). */
 export interface NameHolder {
   name: string;
@@ -60,7 +65,7 @@ export function claimRefusal(name: string, holder: NameHolder | undefined, self:
   if (!holder || holder.did === self || holder.released || holder.expiresAt <= now) return null;
   return new ApiError(
     'ALREADY_EXISTS',
-    `name ${JSON.stringify(name)} already claimed by ${holder.did} (expires ${new Date(holder.expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z')})`,
+    `name ${JSON.stringify(name)} already claimed by ${holder.did} (expires ${isoSeconds(holder.expiresAt)})`,
     'name',
   );
 }

@@ -1,19 +1,18 @@
 // Discovery and name RPCs of A2ANode: PublishCard, GetAgentCard, FindAgents, WithdrawCard, ClaimName, ResolveName,
 // ReleaseName, ListNames — protobuf in, domain calls out (actors/discovery), and back.
-import type { ServerUnaryCall } from '@grpc/grpc-js';
 import type { A2ANodeServer } from '../../proto/gen/moltmesh/v1/a2a_node.ts';
 import type { AgentCard as PbCard, FindAgentsResponse, Skill as PbSkill } from '../../proto/gen/moltmesh/v1/cards.ts';
 import type { NameRecord as PbName } from '../../proto/gen/moltmesh/v1/names.ts';
 import { invalid } from '../../runtime/errors.ts';
-import { capabilityId } from '../capability.ts';
+import { CAPABILITY_PREFIX, capabilityId } from '../capability.ts';
 import type { CardOverrides } from '../discovery/cards.ts';
 import type { NameView } from '../discovery/name-claims.ts';
 import { parseName } from '../discovery/names.ts';
 import { CARD_LIMITS, type SignedCard, type Skill } from '../discovery/records.ts';
 import type { JsonValue } from '../../machines/task.ts';
 import type { NodeApi } from './node-api.ts';
-import { serverStream, unary, type HandlerContext } from './rpc.ts';
-import { limit, nonNegative, requireDid } from './validate.ts';
+import { callSignal, serverStream, unary, type HandlerContext } from './rpc.ts';
+import { boundedText, limit, nonNegative, requireDid } from './validate.ts';
 
 type DiscoveryHandlers = Pick<A2ANodeServer,
   'publishCard' | 'getAgentCard' | 'findAgents' | 'withdrawCard' | 'claimName' | 'resolveName' | 'releaseName' | 'listNames'>;
@@ -72,17 +71,6 @@ export function discoveryHandlers(api: NodeApi, ctx: HandlerContext): DiscoveryH
   };
 }
 
-/** Aborts when the client goes away or after `ms`. */
-function callSignal(call: ServerUnaryCall<unknown, unknown>, ms: number): AbortSignal {
-  const gone = new AbortController();
-  call.on('cancelled', () => gone.abort());
-  return AbortSignal.any([gone.signal, AbortSignal.timeout(ms)]);
-}
-
-function boundedText(field: string, v: string, max: number): string {
-  if (v.length > max) throw invalid(field, `longer than ${max} characters`);
-  return v;
-}
 
 function schemaJson(field: string, text: string): JsonValue {
   if (!text) return true; // no schema: anything
@@ -98,7 +86,7 @@ function schemaJson(field: string, text: string): JsonValue {
 }
 
 function fromPbSkill(field: string, s: PbSkill): Skill {
-  const id = capabilityId(`${field}.id`, s.id).slice('a2a:v1:cap:'.length);
+  const id = capabilityId(`${field}.id`, s.id).slice(CAPABILITY_PREFIX.length);
   return {
     id,
     name: boundedText(`${field}.name`, s.name || id, CARD_LIMITS.skillName),

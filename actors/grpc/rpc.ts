@@ -30,6 +30,13 @@ export function unary<Req, Res>(
   };
 }
 
+/** For a unary handler's own waits: aborts when the client goes away (cancel, deadline) or after `ms`. */
+export function callSignal(call: ServerUnaryCall<unknown, unknown>, ms: number): AbortSignal {
+  const gone = new AbortController();
+  call.on('cancelled', () => gone.abort());
+  return AbortSignal.any([gone.signal, AbortSignal.timeout(ms)]);
+}
+
 /** fn reads the client's stream; its result is the one response. Errors policy as for unary calls. */
 export function clientStream<Req, Res>(
   ctx: HandlerContext, method: string, fn: (requests: AsyncIterable<Req>) => Promise<Res>,

@@ -23,7 +23,7 @@ import type { StreamEvent, StreamEventContent, StreamEventKind } from '../tasks/
 import type { TaskInfo } from '../tasks/tasks.ts';
 import type { NodeApi } from './node-api.ts';
 import { clientStream, serverStream, unary, type HandlerContext } from './rpc.ts';
-import { limit, nonNegative, optionalDid, requireDid } from './validate.ts';
+import { boundedText, limit, nonNegative, optionalDid, requireDid } from './validate.ts';
 
 type TaskHandlers = Pick<A2ANodeServer,
   'createTask' | 'getTask' | 'listTasks' | 'updateTask' | 'cancelTask' | 'waitTask' | 'subscribeIncomingTasks'
@@ -69,7 +69,7 @@ export function taskHandlers(api: NodeApi, ctx: HandlerContext): TaskHandlers {
       const budget = new ContentBudget();
       const target = fromPbState('state', req.state);
       const task = await api.updateTask(taskId('task_id', req.taskId), target, {
-        message: boundedText('message', req.message),
+        message: boundedText('message', req.message, TASK_LIMITS.text),
         parts: parseParts('parts', req.parts.map((p, i) => fromPbPart(`parts[${i}]`, p)), budget),
         artifacts: parseArtifacts('artifacts', req.artifacts.map((a, i) => fromPbArtifact(`artifacts[${i}]`, a)), budget),
       });
@@ -77,7 +77,7 @@ export function taskHandlers(api: NodeApi, ctx: HandlerContext): TaskHandlers {
     }),
 
     cancelTask: unary(ctx, 'CancelTask', async (req) => ({
-      task: toPbTask(await api.cancelTask(taskId('task_id', req.taskId), boundedText('reason', req.reason))),
+      task: toPbTask(await api.cancelTask(taskId('task_id', req.taskId), boundedText('reason', req.reason, TASK_LIMITS.text))),
     })),
 
     waitTask: unary(ctx, 'WaitTask', async (req, call) => {
@@ -190,10 +190,6 @@ function taskId(field: string, v: string): string {
   return v;
 }
 
-function boundedText(field: string, v: string, max = TASK_LIMITS.text): string {
-  if (v.length > max) throw invalid(field, `longer than ${max} characters`);
-  return v;
-}
 
 function parseJson(field: string, text: string): unknown {
   try {

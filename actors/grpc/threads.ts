@@ -1,6 +1,5 @@
 // Thread RPCs of A2ANode: CreateThread, GetThread, ListThreads, JoinThread, AppendEntry, GetThreadEntries,
 // SubscribeThread, VerifyThread — protobuf in, domain calls out (actors/threads), and back.
-import type { ServerUnaryCall } from '@grpc/grpc-js';
 import type { A2ANodeServer } from '../../proto/gen/moltmesh/v1/a2a_node.ts';
 import {
   ThreadBackend as PbBackend,
@@ -15,7 +14,7 @@ import { invalid } from '../../runtime/errors.ts';
 import { decodeEntry, toHex } from '../../machines/chain.ts';
 import type { ThreadState } from '../../machines/thread.ts';
 import type { CommittedBlock, NodeApi, ThreadEntryAt, ThreadInfo } from './node-api.ts';
-import { serverStream, unary, type HandlerContext } from './rpc.ts';
+import { callSignal, serverStream, unary, type HandlerContext } from './rpc.ts';
 import { limit, nonNegative, requireDid } from './validate.ts';
 
 type ThreadHandlers = Pick<A2ANodeServer,
@@ -87,12 +86,6 @@ export function threadHandlers(api: NodeApi, ctx: HandlerContext): ThreadHandler
       };
     }),
   };
-}
-
-function callSignal(call: ServerUnaryCall<unknown, unknown>, ms: number): AbortSignal {
-  const gone = new AbortController();
-  call.on('cancelled', () => gone.abort());
-  return AbortSignal.any([gone.signal, AbortSignal.timeout(ms)]);
 }
 
 const STATES: Record<ThreadState, PbState> = {

@@ -29,6 +29,12 @@ export function isMultiaddr(s: string): boolean {
 }
 
 
+/** `v`, or INVALID_ARGUMENT naming `field` when it is longer than `max` characters. */
+export function boundedText(field: string, v: string, max: number): string {
+  if (v.length > max) throw invalid(field, `longer than ${max} characters`);
+  return v;
+}
+
 export function requireDid(field: string, v: string): string {
   if (!v) throw invalid(field, 'required (a did:key DID)');
   if (!isDid(v)) throw invalid(field, 'not a did:key DID');

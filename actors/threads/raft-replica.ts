@@ -17,12 +17,10 @@
 //               whose forward or leader was lost is proposed again after a while
 //   f = 0       a thread of one replica needs no log and no vote: a batch becomes its block at once (one commit)
 import type { EventStore } from '../../runtime/event-store.ts';
-import type { Clock } from '../../runtime/clock.ts';
-import type { Logger } from '../../runtime/log.ts';
 import { decodeCanonical, encodeCanonical } from '../../runtime/canonical-cbor.ts';
 import { RaftCore, type Entry, type HardState, type Message, type Ready } from '../../machines/raft/index.ts';
 import { BLOCK_MAX_ENTRIES, decodeEntry, makeBlock } from '../../machines/chain.ts';
-import type { ChainStore, CommittedBlock } from './chain-store.ts';
+import type { ReplicaOptions } from './replica-options.ts';
 
 export const RAFT_PREFIX = 'thread-raft/';
 /** Ticks: 50 ms each; a heartbeat every 2, an election after 10–20 without a leader. */
@@ -32,20 +30,12 @@ const ELECTION_TICKS = 10;
 /** A pending append not committed after this long is proposed again (its forward or its leader was lost). */
 const REPROPOSE_MS = 2_000;
 
-export interface RaftReplicaOptions {
-  thread: string;
-  self: string;
-  replicas: string[];
-  store: EventStore;
-  chain: ChainStore;
-  clock: Clock;
+export interface RaftReplicaOptions extends ReplicaOptions {
   random: () => number;
   /** Sends one consensus message to a replica (fire and forget: Raft retries by itself). */
   send(to: string, message: Message): void;
-  log: Logger;
   /** Campaign at once (the creator of a new thread). */
   campaign: boolean;
-  onCrash(error: unknown): void;
 }
 
 interface Batch {
@@ -311,4 +301,3 @@ function recoverLog(store: EventStore, stream: string): { hardState: HardState; 
   return { hardState, entries };
 }
 
-export type { CommittedBlock };

@@ -24,8 +24,6 @@
 // Wire: one envelope type ('thread.tm', see threads.ts) with payload { thread, k, … }. Messages are passed to the
 // core as decoded; it checks every field and signature itself (and drops duplicates before verifying).
 import type { EventStore, RowOp } from '../../runtime/event-store.ts';
-import type { Clock } from '../../runtime/clock.ts';
-import type { Logger } from '../../runtime/log.ts';
 import {
   BLOCK_MAX_ENTRIES, blockHash, decodeEntry, entrySigningBytes, makeBlock, merkleRoot, toHex, type Block, type Sign, type Verify,
 } from '../../machines/chain.ts';
@@ -34,7 +32,7 @@ import {
   type TendermintPersisted, type TendermintStatus, type TimeoutParams,
 } from '../../machines/tendermint/index.ts';
 import { equalBytes } from '../../runtime/canonical-cbor.ts';
-import type { ChainStore } from './chain-store.ts';
+import type { ReplicaOptions } from './replica-options.ts';
 
 export const TM_PREFIX = 'thread-tm/';
 /** A proposal travels in one envelope (1 MiB): its block stays well under. */
@@ -72,21 +70,12 @@ export interface CertifiedBlock {
   certificate: CommitCertificate;
 }
 
-export interface TendermintValidatorOptions {
-  thread: string;
-  self: string;
-  /** The validators, in the order the thread was created with (the proposer rotation). */
-  replicas: string[];
-  store: EventStore;
-  chain: ChainStore;
-  clock: Clock;
+export interface TendermintValidatorOptions extends ReplicaOptions {
   verify: Verify;
   /** Our identity's Ed25519 signature. */
   sign: Sign;
   /** Sends one request to a validator; resolves with its reply's payload (rejects when it cannot be reached). */
   send(to: string, payload: TmPayload): Promise<unknown>;
-  log: Logger;
-  onCrash(error: unknown): void;
   timeouts?: Partial<TimeoutParams>;
 }
 

@@ -30,6 +30,7 @@ import { Outbox, type DeliveryKind } from '../messaging/outbox.ts';
 import type { Transport } from '../transport/transport.ts';
 import { ChainStore, type CommittedBlock } from './chain-store.ts';
 import { RaftReplica } from './raft-replica.ts';
+import type { ReplicaOptions } from './replica-options.ts';
 import { readEvidence, TendermintValidator, type RecordedEvidence, type TmPayload } from './tendermint-validator.ts';
 
 export const THREAD_PREFIX = 'thread/';
@@ -321,13 +322,15 @@ export class Threads {
         await this.#machines.get(id)?.send({ type: "FAIL", reason: `consensus failed: ${reason}` } as AnyEventObject);
       },
       start: (crash) => {
-        const replica = c.backend === 'tendermint' ? new TendermintValidator({
+        const common: ReplicaOptions = {
           thread: id, self: this.#o.identity.did, replicas: c.replicas, store: this.#o.store, chain: this.#chain(c), clock: this.#o.clock,
-          verify: verifyEntrySignature, sign: this.#o.identity.sign, log: this.#o.log, onCrash: crash,
+          log: this.#o.log, onCrash: crash,
+        };
+        const replica = c.backend === 'tendermint' ? new TendermintValidator({
+          ...common, verify: verifyEntrySignature, sign: this.#o.identity.sign,
           send: async (to, payload) => (await this.#o.transport.request(to, TM_ENVELOPE, payload, { timeoutMs: 5_000 })).payload,
         }) : new RaftReplica({
-          thread: id, self: this.#o.identity.did, replicas: c.replicas, store: this.#o.store, chain: this.#chain(c), clock: this.#o.clock,
-          random: this.#o.random, log: this.#o.log, onCrash: crash,
+          ...common, random: this.#o.random,
           campaign: c.creator === c.self,
           send: (to, m) => {
             this.#o.transport.request(to, RAFT_ENVELOPE, { thread: id, m }, { timeoutMs: 2_000 }).catch(() => undefined);
