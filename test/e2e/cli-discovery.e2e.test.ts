@@ -5,27 +5,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess, runCli } from '../support/daemon-process.ts';
+import { DaemonProcess, runCli, runCliUntil, type CliResult as Result } from '../support/daemon-process.ts';
+
+// No sleeps: each try is itself a bounded wait (find-agents' --timeout), and a provider record only needs to spread
+// between two daemons.
+const until = (args: string[], done: (r: Result) => boolean, what: string, ms = 20_000) => runCliUntil(args, done, what, ms);
 
 const CAP = 'a2a:v1:cap:text-generation';
 const ISO = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ';
 const noStackTrace = (text: string) => expect(text).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
 
-type Result = Awaited<ReturnType<typeof runCli>>;
-
-/**
- * Runs `args` until `done` accepts the result or `ms` pass (then fails with the last result). No sleeps: each try is
- * itself a bounded wait (find-agents' --timeout), and a provider record only needs to spread between two daemons.
- */
-async function until(args: string[], done: (r: Result) => boolean, what: string, ms = 20_000): Promise<Result> {
-  const deadline = Date.now() + ms;
-  let last: Result;
-  do {
-    last = await runCli(args);
-    if (done(last)) return last;
-  } while (Date.now() < deadline);
-  throw new Error(`${what}: not within ${ms} ms; last try (exit ${last.code}):\n${last.stdout}\n${last.stderr}`);
-}
 
 interface CardJson { did: string; name: string; capabilities: string[]; signature: string }
 const agentsIn = (r: Result): CardJson[] => (r.code === 0 ? (JSON.parse(r.stdout) as { agents: CardJson[] }).agents : []);

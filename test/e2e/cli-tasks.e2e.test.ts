@@ -1,66 +1,12 @@
 // Tasks through the CLI a person (or a shell-scripted agent) uses, between two real daemons: create-task on A,
 // incoming-tasks on B, B working through update-task and publish-event, A following with wait-task and
 // subscribe-task-events; cancel, reject and timeout outcomes as wait-task's exit codes; clear errors.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess, runCli } from '../support/daemon-process.ts';
+import { DaemonProcess, followCli as follow, runCli, stopFollowers, type CliFollower as Follower } from '../support/daemon-process.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const OUTPUT = 'OpenMolt Network is a peer-to-peer agent protocol';
 const TOKENS = ['OpenMolt ', 'Network ', 'is…'];
 const noStackTrace = (text: string) => expect(text).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
-
-/** A long-running CLI command: its stdout lines as they arrive, and how it ended. */
-interface Follower {
-  /** Resolves with the first line (from the start) that satisfies `match`. */
-  line(match: (l: string) => boolean, what: string): Promise<string>;
-  exited: Promise<{ code: number | null; lines: string[]; stderr: string }>;
-  child: ChildProcess;
-}
-
-const followers: Follower[] = [];
-
-function follow(args: string[]): Follower {
-  const child = spawn(process.execPath, ['bin/run.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let stderr = '';
-  const waiters = new Set<() => void>();
-  child.stderr!.on('data', (d) => (stderr += d));
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    lines.push(l);
-    for (const w of waiters) w();
-  });
-  const exited = new Promise<{ code: number | null; lines: string[]; stderr: string }>((ok) => {
-    child.once('close', (code) => {
-      for (const w of waiters) w();
-      ok({ code, lines, stderr });
-    });
-  });
-  const f: Follower = {
-    child,
-    exited,
-    line: (match, what) => new Promise((ok, fail) => {
-      const timer = setTimeout(() => done(new Error(`no line with ${what} from ${args[0]} within 15 s:\n${lines.join('\n')}\n${stderr}`)), 15_000);
-      const check = () => {
-        const l = lines.find(match);
-        if (l !== undefined) done(undefined, l);
-        else if (child.exitCode !== null || child.signalCode !== null) done(new Error(`${args[0]} exited before a line with ${what}:\n${stderr}`));
-      };
-      const done = (err?: Error, l?: string) => {
-        clearTimeout(timer);
-        waiters.delete(check);
-        if (err) fail(err);
-        else ok(l!);
-      };
-      waiters.add(check);
-      check();
-    }),
-  };
-  followers.push(f);
-  return f;
-}
 
 describe('tasks through the CLI', () => {
   const a = new DaemonProcess();
@@ -77,7 +23,7 @@ describe('tasks through the CLI', () => {
     incoming = follow(['incoming-tasks', '--json', '--pending', ...at(b)]);
   });
   afterAll(async () => {
-    for (const f of followers) if (f.child.exitCode === null) f.child.kill('SIGKILL');
+    stopFollowers();
     await Promise.all([a.dispose(), b.dispose()]);
   });
 

@@ -2,28 +2,13 @@
 // themselves: [threads] auto_join), append-entry from A and from B, get-thread-entries and verify-thread agreeing
 // on all three, subscribe-thread printing history and then a live block; a thread of one on a daemon with no peers;
 // the n/f rule refused with the daemon's words. One set of daemons for the whole file; the tests run in order.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess, runCli } from '../support/daemon-process.ts';
+import { DaemonProcess, followCli as follow, runCli, runCliUntil, stopFollowers, type CliResult as Result } from '../support/daemon-process.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
+const until = (args: string[], done: (r: Result) => boolean, what: string, ms = 15_000) => runCliUntil(args, done, what, ms);
+
 const COMMITTED = /^Height (\d+) {2}Entry (\d+) {2}Hash ([0-9a-f]{12})… {2}\(committed\)\n$/;
 const noStackTrace = (text: string) => expect(text).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
-
-type Result = Awaited<ReturnType<typeof runCli>>;
-
-/** Runs `args` until `done` accepts the result or `ms` pass (then fails with the last result). Each try is a CLI run. */
-async function until(args: string[], done: (r: Result) => boolean, what: string, ms = 15_000): Promise<Result> {
-  const deadline = Date.now() + ms;
-  let last: Result;
-  do {
-    last = await runCli(args);
-    if (done(last)) return last;
-  } while (Date.now() < deadline);
-  throw new Error(`${what}: not within ${ms} ms; last try (exit ${last.code}):\n${last.stdout}\n${last.stderr}`);
-}
 
 const json = <T = Record<string, unknown>>(r: Result): T => {
   expect(r.code, r.stderr).toBe(0);
@@ -33,53 +18,6 @@ const json = <T = Record<string, unknown>>(r: Result): T => {
 interface ThreadJson { id: string; backend: string; state: string; replicas: string[]; joined: string[]; faultTolerance: number; height: number; headHash: string }
 interface EntryJson { entryId: string; author: string; kind: string; height: number; index: number; payload?: unknown; text?: string }
 interface VerifyJson { ok: boolean; blocks: number; entries: number; headHash: string }
-
-/** A long-running CLI command: its stdout lines as they arrive. */
-interface Follower {
-  line(match: (l: string) => boolean, what: string): Promise<string>;
-  lines: string[];
-  child: ChildProcess;
-  stderr: () => string;
-}
-const followers: Follower[] = [];
-
-function follow(args: string[]): Follower {
-  const child = spawn(process.execPath, ['bin/run.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let stderr = '';
-  const waiters = new Set<() => void>();
-  child.stderr!.on('data', (d) => (stderr += d));
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    lines.push(l);
-    for (const w of waiters) w();
-  });
-  child.once('close', () => {
-    for (const w of waiters) w();
-  });
-  const f: Follower = {
-    child,
-    lines,
-    stderr: () => stderr,
-    line: (match, what) => new Promise((ok, fail) => {
-      const timer = setTimeout(() => done(new Error(`no line with ${what} from ${args[0]} within 15 s:\n${lines.join('\n')}\n${stderr}`)), 15_000);
-      const check = () => {
-        const l = lines.find(match);
-        if (l !== undefined) done(undefined, l);
-        else if (child.exitCode !== null || child.signalCode !== null) done(new Error(`${args[0]} exited before a line with ${what}:\n${stderr}`));
-      };
-      const done = (err?: Error, l?: string) => {
-        clearTimeout(timer);
-        waiters.delete(check);
-        if (err) fail(err);
-        else ok(l!);
-      };
-      waiters.add(check);
-      check();
-    }),
-  };
-  followers.push(f);
-  return f;
-}
 
 describe('threads through the CLI', () => {
   const a = new DaemonProcess();
@@ -97,7 +35,7 @@ describe('threads through the CLI', () => {
     for (const r of connects) expect(r.code, r.stderr).toBe(0);
   });
   afterAll(async () => {
-    for (const f of followers) if (f.child.exitCode === null) f.child.kill('SIGKILL');
+    stopFollowers();
     await Promise.all([a, b, c, lone].map((d) => d.dispose()));
   });
 

@@ -19,6 +19,7 @@ import { peerIdFromDid } from '../../actors/identity/did.ts';
 import { openEnvelope, sealEnvelope } from '../../actors/transport/envelope.ts';
 import { ENVELOPE_PROTOCOL } from '../../actors/transport/transport.ts';
 import { generate } from '../../examples/text-generation-worker.ts';
+import { pollUntil } from '../support/poll.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SUMMARY = generate({ prompt: 'the README' }).join(' ');
@@ -56,19 +57,8 @@ async function worker(d: DaemonProcess): Promise<ChildProcess> {
   return child;
 }
 
-/**
- * Polls the daemon's answer until `check` holds (no push API for "a task reached state X" on the assignee);
- * an error (the task has not arrived yet) counts as not yet.
- */
-async function until<T>(what: string, get: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get().catch((err: unknown) => err as T);
-    if (!(v instanceof Error) && check(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** No push API for "a task reached state X" on the assignee: poll (15 s, every 25 ms). */
+const until = <T>(what: string, get: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 15_000) => pollUntil(what, get, check, timeoutMs, 25);
 
 const getTask = async (c: MoltmeshClient, taskId: string): Promise<Task> => (await c.a2a.getTask({ taskId })).task!;
 const inState = (c: MoltmeshClient, taskId: string, state: TaskState, timeoutMs?: number) =>

@@ -19,6 +19,7 @@ import { signBytes, verifyEvidence, type Evidence, type Vote } from '../../machi
 import { ThreadBackend, ThreadState, type Thread } from '../../proto/gen/moltmesh/v1/threads.ts';
 import { connectClient, type MoltmeshClient } from '../../sdk/client.ts';
 import { DaemonProcess } from '../support/daemon-process.ts';
+import { pollUntil as until } from '../support/poll.ts';
 
 interface Node {
   d: RunningDaemon;
@@ -52,15 +53,6 @@ async function mesh(n: number): Promise<Node[]> {
   return ns;
 }
 
-async function until<T>(what: string, get: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get().catch((err: unknown) => err as T);
-    if (!(v instanceof Error) && check(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${v instanceof Error ? v.message : JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const thread = async (c: MoltmeshClient, id: string): Promise<Thread> => (await c.a2a.getThread({ threadId: id })).thread!;
 const append = (c: MoltmeshClient, threadId: string, entryId: string, payload: unknown) =>

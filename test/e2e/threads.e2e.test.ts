@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ThreadBackend, ThreadState, type Thread } from '../../proto/gen/moltmesh/v1/threads.ts';
 import type { MoltmeshClient } from '../../sdk/client.ts';
 import { DaemonProcess } from '../support/daemon-process.ts';
+import { pollUntil as until } from '../support/poll.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
@@ -21,16 +22,6 @@ async function daemons(n: number): Promise<DaemonProcess[]> {
   return ds;
 }
 
-/** Polls until `check` holds, bounded (the replicas' state has no push API to wait on across processes). */
-async function until<T>(what: string, get: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get().catch((err: unknown) => err as T);
-    if (!(v instanceof Error) && check(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${v instanceof Error ? v.message : JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const thread = async (c: MoltmeshClient, id: string): Promise<Thread> => (await c.a2a.getThread({ threadId: id })).thread!;
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));

@@ -131,3 +131,79 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeo
     });
   });
 }
+
+export type CliResult = Awaited<ReturnType<typeof runCli>>;
+
+/**
+ * Runs `args` until `done` accepts the result or `ms` pass (then fails with the last result). No sleeps: each try is
+ * a CLI run, itself a bounded wait.
+ */
+export async function runCliUntil(args: string[], done: (r: CliResult) => boolean, what: string, ms: number): Promise<CliResult> {
+  const deadline = Date.now() + ms;
+  let last: CliResult;
+  do {
+    last = await runCli(args);
+    if (done(last)) return last;
+  } while (Date.now() < deadline);
+  throw new Error(`${what}: not within ${ms} ms; last try (exit ${last.code}):\n${last.stdout}\n${last.stderr}`);
+}
+
+/** A long-running CLI command (a subscription): its stdout lines as they arrive, and how it ended. */
+export interface CliFollower {
+  /** Resolves with the first line (from the start) that satisfies `match`; fails after 15 s or when it exits. */
+  line(match: (l: string) => boolean, what: string): Promise<string>;
+  lines: string[];
+  stderr(): string;
+  exited: Promise<{ code: number | null; lines: string[]; stderr: string }>;
+  child: ChildProcess;
+}
+
+const followers = new Set<CliFollower>();
+
+/** Starts a long-running CLI command; `stopFollowers()` kills whatever is still running. */
+export function followCli(args: string[]): CliFollower {
+  const child = spawn(NODE, ['bin/run.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  child.stderr!.on('data', (d) => (stderr += d));
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    lines.push(l);
+    for (const w of waiters) w();
+  });
+  const exited = new Promise<{ code: number | null; lines: string[]; stderr: string }>((ok) => {
+    child.once('close', (code) => {
+      for (const w of waiters) w();
+      ok({ code, lines, stderr });
+    });
+  });
+  const f: CliFollower = {
+    child,
+    lines,
+    exited,
+    stderr: () => stderr,
+    line: (match, what) => new Promise((ok, fail) => {
+      const timer = setTimeout(() => done(new Error(`no line with ${what} from ${args[0]} within 15 s:\n${lines.join('\n')}\n${stderr}`)), 15_000);
+      const check = () => {
+        const l = lines.find(match);
+        if (l !== undefined) done(undefined, l);
+        else if (child.exitCode !== null || child.signalCode !== null) done(new Error(`${args[0]} exited before a line with ${what}:\n${stderr}`));
+      };
+      const done = (err?: Error, l?: string) => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        if (err) fail(err);
+        else ok(l!);
+      };
+      waiters.add(check);
+      check();
+    }),
+  };
+  followers.add(f);
+  return f;
+}
+
+export function stopFollowers(): void {
+  for (const f of followers) if (f.child.exitCode === null && f.child.signalCode === null) f.child.kill('SIGKILL');
+  followers.clear();
+}
