@@ -53,7 +53,6 @@ async function mesh(n: number): Promise<Node[]> {
   return ns;
 }
 
-
 const thread = async (c: MoltmeshClient, id: string): Promise<Thread> => (await c.a2a.getThread({ threadId: id })).thread!;
 const append = (c: MoltmeshClient, threadId: string, entryId: string, payload: unknown) =>
   c.a2a.appendEntry({ threadId, kind: 'decision', payload: Buffer.from(JSON.stringify(payload)), contentType: '', entryId, returnOnAccept: false });

@@ -22,7 +22,6 @@ async function daemons(n: number): Promise<DaemonProcess[]> {
   return ds;
 }
 
-
 const thread = async (c: MoltmeshClient, id: string): Promise<Thread> => (await c.a2a.getThread({ threadId: id })).thread!;
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 
