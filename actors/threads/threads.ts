@@ -16,7 +16,7 @@ import { ApiError, invalid, notFound } from '../../runtime/errors.ts';
 import type { EventStore } from '../../runtime/event-store.ts';
 import { newId } from '../../runtime/ids.ts';
 import type { Logger } from '../../runtime/log.ts';
-import type { PersistedActor } from '../../runtime/persisted-actor.ts';
+import { foldStream } from '../../runtime/persisted-actor.ts';
 import { SupervisedActors } from '../../runtime/supervised-actors.ts';
 import { Supervisor } from '../../runtime/supervisor.ts';
 import type { Effect } from '../../runtime/transitions.ts';
@@ -185,19 +185,18 @@ export class Threads {
   }
 
   async join(id: string): Promise<ThreadInfo> {
-    const actor = this.#actor(id);
-    const state = threadStateOf(actor.snapshot.value);
-    if (state === 'invited') await actor.send({ type: 'JOIN' });
+    const state = threadStateOf(this.#snapshot(id).value);
+    if (state === 'invited') await this.#machines.get(id)?.send({ type: 'JOIN' });
     else if (state === 'declined' || state === 'failed') throw new ApiError('FAILED_PRECONDITION', `thread ${id} is ${state} here`);
     return this.get(id);
   }
 
   get(id: string): ThreadInfo {
-    const actor = this.#actor(id);
-    const c = actor.snapshot.context as ThreadContext;
+    const snapshot = this.#snapshot(id);
+    const c = snapshot.context as ThreadContext;
     const chain = this.#chain(c);
     return {
-      id: c.id, backend: c.backend, creator: c.creator, replicas: c.replicas, f: c.f, state: threadStateOf(actor.snapshot.value),
+      id: c.id, backend: c.backend, creator: c.creator, replicas: c.replicas, f: c.f, state: threadStateOf(snapshot.value),
       failureReason: c.failureReason, height: chain.height, headHash: toHex(chain.head), leader: this.#replicas.get(id)?.leader ?? '',
       evidence: c.backend === 'tendermint' ? readEvidence(this.#o.store, id) : [], joined: c.joined, createdAt: c.createdAt,
     };
@@ -206,15 +205,7 @@ export class Threads {
   list(pageSize: number, after?: string): { threads: ThreadInfo[]; next?: string } {
     const ids = this.#o.store.listStreams(THREAD_PREFIX).map((s) => s.slice(THREAD_PREFIX.length)).filter((id) => !after || id > after);
     const page = ids.slice(0, pageSize);
-    const threads: ThreadInfo[] = [];
-    for (const id of page) {
-      try {
-        threads.push(this.get(id));
-      } catch {
-        // a thread whose actor is not running (failed past its budget): listed by get() failing is not useful
-      }
-    }
-    return { threads, ...(ids.length > pageSize ? { next: page[page.length - 1]! } : {}) };
+    return { threads: page.map((id) => this.get(id)), ...(ids.length > pageSize ? { next: page[page.length - 1]! } : {}) };
   }
 
   /**
@@ -222,9 +213,14 @@ export class Threads {
    * accepted here with `returnOnAccept`. The same entry id again never adds a second entry.
    */
   async append(id: string, req: { kind: string; payload: Uint8Array; contentType: string; entryId?: string; returnOnAccept: boolean }, signal: AbortSignal): Promise<AppendResult> {
-    const actor = this.#actor(id);
-    const c = actor.snapshot.context as ThreadContext;
-    const state = threadStateOf(actor.snapshot.value);
+    // A daemon knows only the threads it was invited to: one it does not know, it does not replicate, and only
+    // replicas may append (a non-member cannot tell a thread it is not in from one that does not exist).
+    if (THREAD_ID.test(id) && this.#o.store.head(THREAD_PREFIX + id) === 0) {
+      throw new ApiError('PERMISSION_DENIED', `this daemon is not a replica of ${id} (no invite for it arrived here); only a thread's replicas may append`);
+    }
+    const snapshot = this.#snapshot(id);
+    const c = snapshot.context as ThreadContext;
+    const state = threadStateOf(snapshot.value);
     if (state === 'declined') throw new ApiError('PERMISSION_DENIED', `this daemon declined to replicate ${id}; only replicas may append`);
     if (state === 'failed') throw new ApiError('FAILED_PRECONDITION', `thread ${id} failed here: ${c.failureReason}`);
     if (state === 'invited') throw new ApiError('FAILED_PRECONDITION', `this daemon has not joined ${id} yet (moltmesh-daemon join-thread --id ${id})`);
@@ -260,7 +256,7 @@ export class Threads {
 
   /** Entries from `sinceHeight`, in chain order, a page at a time (`after`: "height.index" of the last one seen). */
   entries(id: string, sinceHeight: number, pageSize: number, after?: { height: number; index: number }): { entries: { height: number; index: number; bytes: Uint8Array }[]; next?: string } {
-    const chain = this.#chain(this.#actor(id).snapshot.context as ThreadContext);
+    const chain = this.#chain(this.#snapshot(id).context as ThreadContext);
     const out: { height: number; index: number; bytes: Uint8Array }[] = [];
     for (const b of chain.blocks(Math.max(sinceHeight, after?.height ?? 0))) {
       for (let i = 0; i < b.block.entries.length; i++) {
@@ -275,7 +271,7 @@ export class Threads {
   /** Committed blocks from `sinceHeight`: the stored ones, then each new one, read from the store as the reader
    *  asks (a slow reader is never dropped, it reads on from where it is). */
   async *follow(id: string, sinceHeight: number, signal: AbortSignal): AsyncGenerator<CommittedBlock> {
-    const chain = this.#chain(this.#actor(id).snapshot.context as ThreadContext);
+    const chain = this.#chain(this.#snapshot(id).context as ThreadContext);
     let next = Math.max(1, sinceHeight);
     while (!signal.aborted) {
       while (next <= chain.height && !signal.aborted) yield chain.block(next++)!;
@@ -288,16 +284,17 @@ export class Threads {
   }
 
   verify(id: string): ChainReport {
-    return this.#chain(this.#actor(id).snapshot.context as ThreadContext).verify(verifyEntrySignature);
+    return this.#chain(this.#snapshot(id).context as ThreadContext).verify(verifyEntrySignature);
   }
 
   // ── internals ──────────────────────────────────────────────────────────────────────────────────────────
 
-  #actor(id: string): PersistedActor {
+  /** The thread's state: its live machine's, or for a thread that ended here (declined, failed), folded from its log. */
+  #snapshot(id: string): AnyMachineSnapshot {
     if (!THREAD_ID.test(id)) throw invalid('thread_id', `${JSON.stringify(id.slice(0, 40))} is not a thread id (thr_…)`);
-    const actor = this.#machines.get(id);
-    if (!actor) throw notFound(`thread ${id}`);
-    return actor;
+    const snapshot = this.#machines.get(id)?.snapshot ?? foldStream(this.#o.store, THREAD_PREFIX + id, threadMachine).snapshot;
+    if (!snapshot) throw notFound(`thread ${id}`);
+    return snapshot;
   }
 
   #chain(c: ThreadContext): ChainStore {
@@ -322,29 +319,41 @@ export class Threads {
         await this.#machines.get(id)?.send({ type: "FAIL", reason: `consensus failed: ${reason}` } as AnyEventObject);
       },
       start: (crash) => {
-        const common: ReplicaOptions = {
-          thread: id, self: this.#o.identity.did, replicas: c.replicas, store: this.#o.store, chain: this.#chain(c), clock: this.#o.clock,
-          log: this.#o.log, onCrash: crash,
-        };
-        const replica = c.backend === 'tendermint' ? new TendermintValidator({
-          ...common, verify: verifyEntrySignature, sign: this.#o.identity.sign,
-          send: async (to, payload) => (await this.#o.transport.request(to, TM_ENVELOPE, payload, { timeoutMs: 5_000 })).payload,
-        }) : new RaftReplica({
-          ...common, random: this.#o.random,
-          campaign: c.creator === c.self,
-          send: (to, m) => {
-            this.#o.transport.request(to, RAFT_ENVELOPE, { thread: id, m }, { timeoutMs: 2_000 }).catch(() => undefined);
-          },
-        });
-        this.#replicas.set(id, replica);
-        return {
-          stop: () => {
-            if (this.#replicas.get(id) === replica) this.#replicas.delete(id);
-            replica.stop();
-          },
-        };
+        try {
+          return this.#startReplica(id, c, crash);
+        } catch (err) {
+          // A replica that cannot even start (a consensus log it cannot read) is a crash like any other: counted
+          // against this thread's budget, never thrown at the daemon's start, where it would stop every thread.
+          queueMicrotask(() => crash(err));
+          return { stop: () => undefined };
+        }
       },
     });
+  }
+
+  /** This thread's consensus actor on this replica (Raft or Tendermint), sending over the transport. */
+  #startReplica(id: string, c: ThreadContext, crash: (err: unknown) => void): { stop(): void } {
+    const common: ReplicaOptions = {
+      thread: id, self: this.#o.identity.did, replicas: c.replicas, store: this.#o.store, chain: this.#chain(c), clock: this.#o.clock,
+      log: this.#o.log, onCrash: crash,
+    };
+    const replica = c.backend === 'tendermint' ? new TendermintValidator({
+      ...common, verify: verifyEntrySignature, sign: this.#o.identity.sign,
+      send: async (to, payload) => (await this.#o.transport.request(to, TM_ENVELOPE, payload, { timeoutMs: 5_000 })).payload,
+    }) : new RaftReplica({
+      ...common, random: this.#o.random,
+      campaign: c.creator === c.self,
+      send: (to, m) => {
+        this.#o.transport.request(to, RAFT_ENVELOPE, { thread: id, m }, { timeoutMs: 2_000 }).catch(() => undefined);
+      },
+    });
+    this.#replicas.set(id, replica);
+    return {
+      stop: () => {
+        if (this.#replicas.get(id) === replica) this.#replicas.delete(id);
+        replica.stop();
+      },
+    };
   }
 
   async #perform(id: string, effect: Effect): Promise<AnyEventObject[]> {

@@ -1,10 +1,12 @@
 // Threads end to end, Raft backend, with daemons as processes on 127.0.0.1: three replicas appending at once end
 // with one identical, verifiable chain; kill -9 of the leader during appends loses and duplicates nothing that was
-// acknowledged, and the restarted replica catches up; a non-member's consensus traffic is dropped; a thread of one
-// replica (f = 0) works with no peers at all.
+// acknowledged, and the restarted replica catches up; a thread of one replica (f = 0) works with no peers at all;
+// a non-member's append is refused; a consensus actor past its crash budget fails its thread alone.
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ThreadBackend, ThreadState, type Thread } from '../../proto/gen/moltmesh/v1/threads.ts';
 import type { MoltmeshClient } from '../../sdk/client.ts';
+import { EventStore } from '../../runtime/event-store.ts';
 import { DaemonProcess } from '../support/daemon-process.ts';
 import { pollUntil as until } from '../support/poll.ts';
 
@@ -125,11 +127,38 @@ describe('threads (raft) across daemon processes', () => {
     expect([v.ok, v.blocks, v.entries]).toEqual([true, 1, 1]);
   }, 30_000);
 
-  it('n and f that do not fit the backend are refused with the rule; an unknown thread is NOT_FOUND', async () => {
-    const [a, b] = await daemons(2);
+  it('a consensus actor past its crash budget fails its thread, with the reason, and the other threads carry on', async () => {
+    const [d] = await daemons(1);
+    const create = async () => (await d!.client.a2a.createThread({ replicas: [], backend: ThreadBackend.THREAD_BACKEND_RAFT, faultTolerance: 0 })).thread!.id;
+    const [broken, healthy] = [await create(), await create()];
+    await append(d!.client, broken, 'before', 1);
+    await d!.stop();
+    // A consensus log this version cannot read: its actor crashes on every start.
+    const store = new EventStore(join(d!.dataDir, 'store'));
+    await store.append(`thread-raft/${broken}`, [{ type: 'READY', at: Date.now(), data: { hardState: null, entries: 'garbled' } }]);
+    await store.close();
+    await d!.start();
+    const failed = await until('the broken thread to fail', () => thread(d!.client, broken), (t) => t.state === ThreadState.THREAD_STATE_FAILED);
+    expect(failed.failureReason).toMatch(/^consensus failed: crashed 4 times in 60s; last error: .+/);
+    const refused = await append(d!.client, broken, 'after', 2).catch((e: Error & { code?: string }) => e);
+    expect(refused).toMatchObject({ code: 'FAILED_PRECONDITION', message: expect.stringContaining(`thread ${broken} failed here: consensus failed`) });
+    expect(await append(d!.client, healthy, 'fine', 3)).toMatchObject({ committed: true, height: 1 });
+    expect((await d!.client.a2a.verifyThread({ threadId: broken })).ok).toBe(true); // what it committed before stays readable
+  }, 60_000);
+
+  it('n and f that do not fit the backend are refused with the rule; a non-member\'s append is PERMISSION_DENIED', async () => {
+    const [a, b, outsider] = await daemons(3);
     const err = await a!.client.a2a.createThread({ replicas: [b!.did], backend: ThreadBackend.THREAD_BACKEND_RAFT, faultTolerance: 1 }).catch((e: Error & { code?: string }) => e);
     expect(err).toMatchObject({ code: 'FAILED_PRECONDITION', message: expect.stringContaining('raft needs n ≥ 2f+1 replicas: tolerating 1 crashed replica takes 3, and there are 2') });
-    const missing = await append(b!.client, 'thr_01JZ0000000000000000000000', 'x', 1).catch((e: Error & { code?: string }) => e);
+    // A thread of A and B; the outsider is connected to both but was never invited.
+    const { thread: t } = await a!.client.a2a.createThread({ replicas: [b!.did], backend: ThreadBackend.THREAD_BACKEND_RAFT, faultTolerance: 0 });
+    await until('B joined', () => thread(b!.client, t!.id), (x) => x.state === ThreadState.THREAD_STATE_ACTIVE);
+    const refused = await append(outsider!.client, t!.id, 'intruder', { vote: 'reject' }).catch((e: Error & { code?: string }) => e);
+    expect(refused).toMatchObject({ code: 'PERMISSION_DENIED', message: expect.stringContaining(`not a replica of ${t!.id}`) });
+    const missing = await outsider!.client.a2a.getThread({ threadId: t!.id }).catch((e: Error & { code?: string }) => e);
     expect(missing).toMatchObject({ code: 'NOT_FOUND' });
-  }, 30_000);
+    // The members carry on, and nothing of the outsider's is in their chain.
+    await append(b!.client, t!.id, 'member', { vote: 'approve' });
+    expect(await until('A has the member entry', () => entryIds(a!.client, t!.id), (ids) => ids.length > 0)).toEqual(['member']);
+  }, 60_000);
 });
