@@ -19,12 +19,18 @@ import { nameMachine } from '../machines/name.ts';
 import { threadMachine } from '../machines/thread.ts';
 import { THREAD_OUTBOX_PREFIX, THREAD_PREFIX, type Threads } from './threads/threads.ts';
 import type { NodeApi, ReplayStep } from './grpc/node-api.ts';
+import { describeRaftReady, describeTendermintReady } from './threads/consensus-log.ts';
+import { RAFT_PREFIX } from './threads/raft-replica.ts';
+import { TM_PREFIX } from './threads/tendermint-validator.ts';
 
 /** Which machine folds which streams, for `replay`. Streams without one are shown event by event. */
 const MACHINES_BY_PREFIX: [string, AnyStateMachine][] = [
   [OUTBOX_PREFIX, outboxDelivery], ['task-outbox/', outboxDelivery], [TASK_PREFIX, task], [NAME_PREFIX, nameMachine],
   [THREAD_PREFIX, threadMachine], [THREAD_OUTBOX_PREFIX, outboxDelivery],
 ];
+
+/** How `replay` shows events of streams no machine folds: the consensus logs of threads. */
+const DESCRIBERS_BY_PREFIX: [string, (data: unknown) => unknown][] = [[RAFT_PREFIX, describeRaftReady], [TM_PREFIX, describeTendermintReady]];
 
 export interface NodeServiceParts {
   config: DaemonConfig;
@@ -117,7 +123,8 @@ export function createNodeApi(p: NodeServiceParts): NodeApi {
       if (!stream) throw invalid('stream', 'is required (see `moltmesh-daemon streams`)');
       if (p.store.head(stream) === 0) throw notFound(`stream ${stream}`);
       const machine = MACHINES_BY_PREFIX.find(([prefix]) => stream.startsWith(prefix))?.[1];
-      yield* replayStream(p.store, stream, machine);
+      const describe = DESCRIBERS_BY_PREFIX.find(([prefix]) => stream.startsWith(prefix))?.[1];
+      yield* replayStream(p.store, stream, machine, describe);
     },
     shutdown() {
       for (const l of shutdownListeners) l();

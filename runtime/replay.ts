@@ -16,7 +16,11 @@ export interface ReplayStep {
   timers: string[];
 }
 
-export function* replayStream(store: EventStore, stream: string, machine: AnyStateMachine | undefined): Generator<ReplayStep> {
+/**
+ * `machine` folds the stream (state after each event); a stream without one may have `describe`, which turns an
+ * event's data into what a person reads (e.g. bytes decoded, with a `summary` line).
+ */
+export function* replayStream(store: EventStore, stream: string, machine: AnyStateMachine | undefined, describe?: (data: unknown) => unknown): Generator<ReplayStep> {
   let snapshot: AnyMachineSnapshot | undefined;
   for (const e of store.read(stream)) {
     let s: Step | undefined;
@@ -29,7 +33,7 @@ export function* replayStream(store: EventStore, stream: string, machine: AnySta
       seq: e.seq,
       type: e.type,
       at: e.at,
-      event: e.data,
+      event: describe ? describe(e.data) : e.data,
       state: state?.value ?? null,
       context: state?.context ?? null,
       effects: s?.effects.map((x) => x.type) ?? [],

@@ -111,6 +111,20 @@ describe('threads through the CLI', () => {
     expect(list.stdout).toMatch(new RegExp(`^${thread}  raft  active  3 replicas  height ${fromB.height}  \\d.* ago\\n1 thread\\n$`));
   });
 
+  it('replay thread-raft/<id>: each step of the consensus log in words (term, vote, commit, the entries written)', async () => {
+    const [text, asJson] = await Promise.all([runCli(['replay', `thread-raft/${thread}`, ...at(b)]), runCli(['replay', '--json', `thread-raft/${thread}`, ...at(b)])]);
+    expect([text.code, text.stderr]).toEqual([0, '']);
+    const lines = text.stdout.trimEnd().split('\n');
+    for (const l of lines) expect(l).toMatch(/^#\d+  READY  at \d\d:\d\d:\d\d\.\d{3}  .+$/);
+    expect(text.stdout).toMatch(/ term \d+, vote …\w{6}, commit \d+/);
+    expect(text.stdout).toMatch(/ log \d+ \(term \d+\): the new leader's empty entry/);
+    expect(text.stdout).toContain(`: 1 entry: b-agrees note by …${b.did.slice(-6)}`);
+    const steps = json<{ event: { summary: string; entries: { entries?: string[] }[] } }[]>(asJson);
+    expect(steps.map((s) => s.event.summary)).toEqual(lines.map((l) => l.split(/  /).slice(3).join('  ')));
+    const written = steps.flatMap((s) => s.event.entries.flatMap((e) => e.entries ?? []));
+    expect(written).toContain(`b-agrees note by …${b.did.slice(-6)}`);
+  });
+
   it('subscribe-thread --since 1 --json: the history, then a block committed while it runs', async () => {
     const sub = follow(['subscribe-thread', '--json', '--id', thread, '--since', '1', ...at(c)]);
     const heights = () => sub.lines.map((l) => (JSON.parse(l) as { height: number }).height);

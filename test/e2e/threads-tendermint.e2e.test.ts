@@ -224,6 +224,12 @@ describe('threads (tendermint) across daemons', () => {
         expect(verifyEvidence(evidence, validators, verifyEntrySignature)).toEqual({ ok: true });
       }
     }
+    // `replay thread-tm/<id>` tells the story in words: rounds, decisions, the evidence recorded.
+    const summaries: string[] = [];
+    for await (const step of ns[0]!.c.diag.replayStream({ stream: `thread-tm/${id}` })) summaries.push((JSON.parse(step.eventJson) as { summary: string }).summary);
+    expect(summaries.join('\n')).toMatch(/^height 3 round 1 (propose|prevote|precommit)/m);
+    expect(summaries.join('\n')).toMatch(/decided 3 in round 1: [0-9a-f]{12}/);
+    expect(summaries.join('\n')).toContain(`evidence: …${byzIdentity.did.slice(-6)} duplicate-vote at `);
   }, 120_000);
 });
 

@@ -1,0 +1,69 @@
+// What `replay thread-raft/<id>` and `replay thread-tm/<id>` show for each READY event: a one-line summary of the
+// consensus state it made durable, beside the event itself (Raft batches decoded into their entries). Reading
+// only: a log that does not decode is described as such.
+import { decodeCanonical } from '../../runtime/canonical-cbor.ts';
+import { decodeEntry } from '../../machines/chain.ts';
+
+/** The last characters of a DID: enough to tell replicas apart on one line. */
+const short = (did: unknown): string => (typeof did === 'string' ? `…${did.slice(-6)}` : String(did));
+const hex = (h: unknown): string => (h instanceof Uint8Array ? Buffer.from(h).toString('hex') : String(h)).slice(0, 12);
+
+interface RaftReadyData {
+  hardState: { term: number; vote: string | null; commit: number } | null;
+  entries: [number, number, Uint8Array | null][];
+}
+
+/** A Raft READY: the hard state, and the log entries written (each a batch of signed thread entries). */
+export function describeRaftReady(data: unknown): unknown {
+  const d = data as RaftReadyData;
+  const parts: string[] = [];
+  if (d.hardState) parts.push(`term ${d.hardState.term}, vote ${d.hardState.vote ? short(d.hardState.vote) : 'none'}, commit ${d.hardState.commit}`);
+  const entries = Array.isArray(d.entries) ? d.entries.map(([index, term, bytes]) => ({ index, term, ...batchOf(bytes) })) : [];
+  if (entries.length > 0) {
+    const written = entries.flatMap((e) => e.entries ?? []);
+    const [first, last] = [entries[0]!, entries[entries.length - 1]!];
+    const what = entries.length === 1 && entries[0]!.note ? entries[0]!.note
+      : written.length === 1 ? `1 entry: ${written[0]}` : `${written.length} entries`;
+    parts.push(`log ${first.index === last.index ? first.index : `${first.index}–${last.index}`} (term ${last.term}): ${what}`);
+  }
+  return { summary: parts.join('; ') || 'nothing', hardState: d.hardState, entries };
+}
+
+function batchOf(bytes: Uint8Array | null): { proposer?: string; entries?: string[]; note?: string } {
+  if (bytes === null) return { note: "the new leader's empty entry" };
+  try {
+    const b = decodeCanonical(bytes) as { proposer: string; entries: Uint8Array[] };
+    return { proposer: b.proposer, entries: b.entries.map(entryLabel) };
+  } catch (err) {
+    return { note: `does not decode: ${(err as Error).message}` };
+  }
+}
+
+function entryLabel(bytes: Uint8Array): string {
+  try {
+    const e = decodeEntry(bytes);
+    return `${e.id} ${e.kind} by ${short(e.author)}`;
+  } catch (err) {
+    return `(not an entry: ${(err as Error).message})`;
+  }
+}
+
+interface TendermintReadyData {
+  state: { height: number; round: number; step: string; lockedRound: number; lockedHash: string | null; validRound: number; signed: unknown[] } | null;
+  decided: { height: number; round: number; hash: unknown }[];
+  evidence: { kind: string; validator: string; height: number; round: number }[];
+}
+
+/** A Tendermint READY: where the validator is (height, round, step, lock), what it decided, and evidence. */
+export function describeTendermintReady(data: unknown): unknown {
+  const d = data as TendermintReadyData;
+  const parts: string[] = [];
+  const s = d.state;
+  if (s) {
+    const lock = s.lockedRound >= 0 ? `, locked in round ${s.lockedRound} on ${hex(s.lockedHash)}` : '';
+    parts.push(`height ${s.height} round ${s.round} ${s.step}${lock}, ${s.signed?.length ?? 0} signed`);
+  }
+  for (const x of d.decided ?? []) parts.push(`decided ${x.height} in round ${x.round}: ${hex(x.hash)}`);
+  for (const e of d.evidence ?? []) parts.push(`evidence: ${short(e.validator)} ${e.kind} at ${e.height}/${e.round}`);
+  return { summary: parts.join('; ') || 'nothing', ...d };
+}
