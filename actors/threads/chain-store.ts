@@ -34,6 +34,8 @@ export class ChainStore {
   /** Blocks decided but not yet written (see `commit`), by height, and their entries' places by id. */
   readonly #unwritten = new Map<number, CommittedBlock>();
   readonly #unwrittenIds = new Map<string, { height: number; index: number }>();
+  /** Writes of recoverable blocks held back to join their owner's next write (see `commit`), in height order. */
+  #deferred: (() => void)[] = [];
   /** Callers waiting for an entry to be committed, by entry id. */
   readonly #landing = new Map<string, ((at: { height: number; index: number; hash: Uint8Array }) => void)[]>();
 
@@ -83,9 +85,10 @@ export class ChainStore {
    * elsewhere (a Raft log that a quorum holds: a crash before this write re-derives the same block): readers then
    * get it from memory until it is written, and blocks committed one after another share LMDB's group commit.
    * `ids`: its entries' ids when the caller has decoded them already. Entries already in the chain must have been
-   * left out by the caller.
+   * left out by the caller. `deferWrite` (with `recoverable`): the write waits for `flushWrites()`, which the caller
+   * calls right before its own next write (the Raft log's), so both go in one LMDB transaction and one fsync.
    */
-  async commit(block: Block, at: number, certificate?: unknown, extraRows: RowOp[] = [], options: { ids?: string[]; recoverable?: boolean } = {}): Promise<CommittedBlock> {
+  async commit(block: Block, at: number, certificate?: unknown, extraRows: RowOp[] = [], options: { ids?: string[]; recoverable?: boolean; deferWrite?: boolean } = {}): Promise<CommittedBlock> {
     if (block.height !== this.#height + 1 || !equalBytes(block.parent, this.#head)) {
       throw new Error(`block ${block.height} does not follow the head of ${this.genesis.thread} (height ${this.#height})`);
     }
@@ -101,8 +104,16 @@ export class ChainStore {
     this.#unwritten.set(block.height, committed);
     ids.forEach((id, index) => this.#unwrittenIds.set(id, { height: block.height, index }));
     if (options.recoverable) this.#notify(committed, ids);
+    const write = () => this.#store.append(this.stream, [{ type: 'BLOCK', at, data }], { expectedHead: block.height - 1, rows });
+    let written: Promise<number>;
+    if (options.recoverable && options.deferWrite) {
+      written = new Promise((resolve, reject) => this.#deferred.push(() => write().then(resolve, reject)));
+    } else {
+      this.flushWrites(); // blocks are written in height order
+      written = write();
+    }
     try {
-      await this.#store.append(this.stream, [{ type: 'BLOCK', at, data }], { expectedHead: block.height - 1, rows });
+      await written;
     } catch (err) {
       // Nothing after this block can be written either: back to what is on disk, and let the caller's actor crash.
       this.#height = this.#store.head(this.stream);
@@ -115,6 +126,17 @@ export class ChainStore {
     for (const id of ids) this.#unwrittenIds.delete(id);
     if (!options.recoverable) this.#notify(committed, ids);
     return committed;
+  }
+
+  /** Issues the deferred block writes now, in order (in this turn: LMDB puts them in one transaction). */
+  flushWrites(): void {
+    const deferred = this.#deferred;
+    this.#deferred = [];
+    for (const write of deferred) write();
+  }
+
+  get hasDeferredWrites(): boolean {
+    return this.#deferred.length > 0;
   }
 
   #notify(b: CommittedBlock, ids: string[]): void {

@@ -1,12 +1,14 @@
 // The Raft actor of one thread on this replica: a thin shell around the pure core (machines/raft). It persists what
-// the core says before sending what depends on it, ticks it, carries its messages over signed envelopes on the
-// direct libp2p sessions between replicas, and applies committed batches to the chain.
+// the core says before sending what depends on it, ticks it, carries its messages as one-way signed envelopes
+// (`send`: the transport's tells, no transport-level reply — Raft answers with messages of its own), and applies
+// committed batches to the chain.
 //
 //   persisted   stream `thread-raft/<id>`: one READY event per Ready that must be durable (hard state and entries,
 //               with the core's truncation rule: entries[0].index ≤ the last one means "replace from there");
 //               replaying it rebuilds the core's state, and `replay thread-raft/<id>` shows the consensus log
 //   a batch     one Raft entry = { proposer, time, entries: [signed entry bytes…] }: the replica that took the
-//               appends, its clock, and the entries, each signed by its author
+//               appends, its clock, and the entries, each signed by its author. Appends accepted in one turn, or
+//               while the previous Ready is being written, share a batch (group commit)
 //   applying    committed batches become blocks (machines/chain.ts) in Raft order on every replica: entries that
 //               do not decode, are not by a replica of the thread, or whose id is already in the chain, are left
 //               out, and a batch left empty makes no block — so every replica builds the same chain, and retries
@@ -29,6 +31,17 @@ const HEARTBEAT_TICKS = 2;
 const ELECTION_TICKS = 10;
 /** A pending append not committed after this long is proposed again (its forward or its leader was lost). */
 const REPROPOSE_MS = 2_000;
+/**
+ * Most entry bytes in one batch (beyond a block's worth of entries), and in one AppendEntries or forwarded proposal:
+ * a consensus message must stay well under the transport's envelope limit (~1 MiB), and a message always carries at
+ * least one batch.
+ */
+const MAX_BATCH_BYTES = 256 * 1024;
+const MAX_MESSAGE_BYTES = 512 * 1024;
+/** How long a leader may hold a follower's commit notice back, waiting for an AppendEntries to carry it (#tellCommit). */
+const COMMIT_HOLD_MS = 10;
+/** How long a block decided from the Raft log may wait to be written with the next Raft write (#applyBatch). */
+const BLOCK_WRITE_HOLD_MS = 10;
 
 export interface RaftReplicaOptions extends ReplicaOptions {
   random: () => number;
@@ -44,20 +57,43 @@ interface Batch {
   entries: Uint8Array[];
 }
 
+/** An entry this replica signed or accepted, with its id (known, so applying it needs no decoding). */
+interface Accepted {
+  id: string;
+  bytes: Uint8Array;
+}
+
 export class RaftReplica {
   readonly #o: RaftReplicaOptions;
   readonly #core: RaftCore;
   readonly #stream: string;
   #pending = new Map<string, { bytes: Uint8Array; proposedAt: number }>();
-  #batch: Uint8Array[] | undefined;
+  /**
+   * Accepted entries not proposed yet. They go out together as one batch (one Raft entry, one block): those accepted
+   * in one turn, and all those accepted while the previous Ready is being written (group commit) — so a busy
+   * thread makes few large blocks, and an idle one proposes an append at once.
+   */
+  #batch: Accepted[] = [];
+  #batchBytes = 0;
+  #flushScheduled = false;
+  /**
+   * Batches this replica proposed, by their encoded bytes (the same object comes back in the committed Raft entry):
+   * their entries' ids are known and valid (signed here for this thread, or accepted through `accept`), so the
+   * batch and its entries need not be decoded again at apply. Other replicas decode them and decide the same.
+   */
+  readonly #proposed = new WeakMap<Uint8Array, { batch: Batch; ids: string[] }>();
   #driving = false;
   #again = false;
   #timer: unknown;
+  /** Commit notices held back, by follower (the latest one each, held since `at`), and the timer that sends them. */
+  readonly #heldCommits = new Map<string, { m: Message; at: number }>();
+  #commitTimer: unknown;
+  #blockWriteTimer: unknown;
   #stopped = false;
   /** The last log index written (a truncation can lower it). */
   #durableIndex = 0;
   /** f = 0: entries waiting for the block being written. */
-  #solo: Uint8Array[] = [];
+  #solo: Accepted[] = [];
   #soloWriting = false;
   #leader: string | null = null;
   #leading = false;
@@ -70,6 +106,7 @@ export class RaftReplica {
     this.#durableIndex = entries.length;
     this.#core = new RaftCore({
       id: options.self, peers: options.replicas, electionTicks: ELECTION_TICKS, heartbeatTicks: HEARTBEAT_TICKS, random: options.random, applied,
+      maxBytesPerMessage: MAX_MESSAGE_BYTES, entrySize: (data) => data.length,
     }, { hardState, entries });
     for (const { key, value } of options.store.rows<Uint8Array>('index', ['pending', options.thread])) {
       this.#pending.set(String(key[2]), { bytes: value, proposedAt: 0 });
@@ -77,7 +114,7 @@ export class RaftReplica {
     if (options.replicas.length === 1) {
       // f = 0: no log, no ticks, no election (we lead); what was accepted durably before a restart is committed now.
       this.#leader = options.self;
-      if (this.#pending.size > 0) this.#propose([...this.#pending.values()].map((p) => p.bytes));
+      if (this.#pending.size > 0) this.#propose([...this.#pending].map(([id, p]) => ({ id, bytes: p.bytes })));
       return;
     }
     if (options.campaign && hardState.term === 0) this.#core.campaign();
@@ -92,6 +129,10 @@ export class RaftReplica {
   stop(): void {
     this.#stopped = true;
     this.#o.clock.clearTimeout(this.#timer);
+    this.#o.clock.clearTimeout(this.#commitTimer);
+    this.#o.clock.clearTimeout(this.#blockWriteTimer);
+    // The chain outlives this shell (a restarted one continues it): blocks it holds must not wait for us.
+    this.#o.chain.flushWrites();
   }
 
   /** A consensus message from replica `from` (the transport checked its signature and that it is a replica). */
@@ -110,44 +151,60 @@ export class RaftReplica {
     if (durable) await this.#o.store.writeRows([{ table: 'index', key: ['pending', this.#o.thread, id], value: bytes }]);
     if (this.#o.chain.locate(id) || this.#pending.has(id)) return;
     this.#pending.set(id, { bytes, proposedAt: this.#o.clock.now() });
-    this.#queue(bytes);
+    this.#queue({ id, bytes });
   }
 
-  /** Entries appended in one turn go out as one batch (at most a block's worth): one Raft entry, one round. */
-  #queue(bytes: Uint8Array): void {
-    if (this.#batch && this.#batch.length < BLOCK_MAX_ENTRIES) {
-      this.#batch.push(bytes);
+  #queue(item: Accepted): void {
+    this.#batch.push(item);
+    this.#batchBytes += item.bytes.length;
+    if (this.#batch.length >= BLOCK_MAX_ENTRIES || this.#batchBytes >= MAX_BATCH_BYTES) {
+      this.#propose(this.#takeBatch());
       return;
     }
-    this.#batch = [bytes];
-    const batch = this.#batch;
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
     queueMicrotask(() => {
-      if (this.#batch === batch) this.#batch = undefined;
-      this.#propose(batch);
+      this.#flushScheduled = false;
+      // While a Ready is being written, the drive loop proposes the batch itself, before its next Ready.
+      if (!this.#driving && this.#batch.length > 0) this.#propose(this.#takeBatch());
     });
   }
 
-  #propose(entries: Uint8Array[]): void {
-    const batch: Batch = { proposer: this.#o.self, time: this.#o.clock.now(), entries };
+  #takeBatch(): Accepted[] {
+    const items = this.#batch;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    return items;
+  }
+
+  #propose(items: Accepted[]): void {
     if (this.#o.replicas.length === 1) {
       // Nobody to agree with: the batch is committed as it is appended — and what arrives while a block is being
       // written goes into the next one (group commit).
-      this.#solo.push(...entries);
+      this.#solo.push(...items);
       if (!this.#soloWriting) void this.#writeSolo();
       return;
     }
-    const result = this.#core.propose(encodeCanonical(batch as never));
+    this.#proposeToCore(items);
+    this.#drive();
+  }
+
+  #proposeToCore(items: Accepted[]): void {
+    const batch: Batch = { proposer: this.#o.self, time: this.#o.clock.now(), entries: items.map((i) => i.bytes) };
+    const data = encodeCanonical(batch as never);
+    this.#proposed.set(data, { batch, ids: items.map((i) => i.id) });
+    const result = this.#core.propose(data);
     // No leader yet: the entries stay pending and go out again on a later tick.
     if (!result.ok) this.#o.log('debug', 'raft: no leader yet; the append waits', { thread: this.#o.thread });
-    this.#drive();
   }
 
   async #writeSolo(): Promise<void> {
     this.#soloWriting = true;
     try {
       while (this.#solo.length > 0 && !this.#stopped) {
-        const entries = this.#solo.splice(0, BLOCK_MAX_ENTRIES);
-        await this.#applyBatch({ proposer: this.#o.self, time: this.#o.clock.now(), entries }, undefined);
+        const items = this.#solo.splice(0, BLOCK_MAX_ENTRIES);
+        const batch = { proposer: this.#o.self, time: this.#o.clock.now(), entries: items.map((i) => i.bytes) };
+        await this.#applyBatch(batch, undefined, items.map((i) => i.id));
       }
     } catch (err) {
       this.#o.onCrash(err);
@@ -173,7 +230,7 @@ export class RaftReplica {
 
   #reproposeStale(): void {
     const now = this.#o.clock.now();
-    const stale: Uint8Array[] = [];
+    const stale: Accepted[] = [];
     for (const [id, p] of this.#pending) {
       if (now - p.proposedAt < REPROPOSE_MS) continue;
       if (this.#o.chain.locate(id)) {
@@ -181,7 +238,7 @@ export class RaftReplica {
         continue;
       }
       p.proposedAt = now;
-      stale.push(p.bytes);
+      stale.push({ id, bytes: p.bytes });
     }
     if (stale.length > 0 && this.#leader !== null) this.#propose(stale);
   }
@@ -197,7 +254,9 @@ export class RaftReplica {
       try {
         do {
           this.#again = false;
-          while (!this.#stopped && this.#core.hasReady()) {
+          for (;;) {
+            if (this.#batch.length > 0) this.#proposeToCore(this.#takeBatch());
+            if (this.#stopped || !this.#core.hasReady()) break;
             const rd = this.#core.ready();
             // Committed entries already durable here (an earlier Ready) are applied while this Ready is written: in
             // the same turn, both writes share one LMDB transaction and fsync. A lagging follower can receive
@@ -206,14 +265,25 @@ export class RaftReplica {
             const persisted = this.#persist(rd);
             // A leader's AppendEntries promise nothing about its own disk (its entries count toward a quorum only
             // once `advance` says they are written), so they go out while it writes (the Raft thesis §10.2.1):
-            // the leader's fsync and the followers' run side by side. Everything else waits for the write.
-            const early = rd.messages.filter((m) => m.type === 'app' || m.type === 'heartbeat');
-            const late = early.length === 0 ? rd.messages : rd.messages.filter((m) => m.type !== 'app' && m.type !== 'heartbeat');
-            if (this.#leading) for (const m of early) this.#o.send(m.to, m);
+            // the leader's fsync and the followers' run side by side. Commit notices promise nothing either (they go
+            // once applying has started, below). Everything else — votes, acknowledgements — waits for the write.
+            const leading = this.#leading;
+            if (leading) {
+              for (const m of rd.messages) {
+                if (m.type === 'app') this.#heldCommits.delete(m.to); // it carries the commit index too
+                if (m.type === 'app' || m.type === 'heartbeat') this.#o.send(m.to, m);
+              }
+            }
             if (durableFirst) await persisted;
+            // Applying a batch from the Raft log notifies waiting clients synchronously, so their replies are queued
+            // before the commit notices to the followers are signed (those are off the client's path).
             const applied = (async () => { for (const e of rd.committed) await this.#apply(e); })();
+            if (leading) {
+              const ours = rd.committed.every((e) => e.data === null || this.#proposed.has(e.data));
+              for (const m of rd.messages) if (m.type === 'commit') this.#tellCommit(m, ours);
+            }
             await persisted;
-            for (const m of this.#leading ? late : rd.messages) this.#o.send(m.to, m);
+            for (const m of rd.messages) if (!(leading && isLeaderNews(m))) this.#o.send(m.to, m);
             await applied;
             if (rd.softState) {
               this.#leader = rd.softState.lead;
@@ -230,9 +300,45 @@ export class RaftReplica {
     })();
   }
 
+  /**
+   * A commit notice for batches proposed here may wait up to COMMIT_HOLD_MS: the next AppendEntries to that follower
+   * carries the commit index anyway (with a busy client it comes within a round trip), which saves a message each
+   * way and lets the follower write the block together with its next entries (one fsync instead of two). Nobody
+   * waits for it: our clients were answered at our commit. A notice for a batch a follower forwarded goes at once,
+   * as that follower's client waits for it; an idle thread's followers learn the commit when the timer fires.
+   */
+  #tellCommit(m: Message, hold: boolean): void {
+    if (!hold) {
+      this.#heldCommits.delete(m.to);
+      this.#o.send(m.to, m);
+      return;
+    }
+    // A newer notice replaces the held one but keeps its deadline: a follower learns a commit within the hold.
+    const at = this.#heldCommits.get(m.to)?.at ?? this.#o.clock.now();
+    this.#heldCommits.set(m.to, { m, at });
+    this.#armCommitTimer();
+  }
+
+  #armCommitTimer(): void {
+    if (this.#commitTimer !== undefined || this.#heldCommits.size === 0) return;
+    const first = Math.min(...[...this.#heldCommits.values()].map((h) => h.at));
+    this.#commitTimer = this.#o.clock.setTimeout(() => {
+      this.#commitTimer = undefined;
+      if (this.#stopped) return;
+      const now = this.#o.clock.now();
+      for (const [to, held] of this.#heldCommits) {
+        if (now - held.at < COMMIT_HOLD_MS) continue;
+        this.#heldCommits.delete(to);
+        this.#o.send(to, held.m);
+      }
+      this.#armCommitTimer();
+    }, Math.max(0, first + COMMIT_HOLD_MS - this.#o.clock.now()));
+  }
+
   async #persist(rd: Ready): Promise<void> {
     // A commit index alone may be written lazily (it is re-learned); terms, votes and entries must be durable first.
     if (!rd.mustSync) return;
+    this.#o.chain.flushWrites(); // decided blocks waiting for a write: this one (same turn, same fsync)
     await this.#o.store.append(this.#stream, [{
       type: 'READY', at: this.#o.clock.now(),
       data: { hardState: rd.hardState ?? null, entries: rd.entries.map((e) => [e.index, e.term, e.data]) },
@@ -243,23 +349,31 @@ export class RaftReplica {
 
   async #apply(e: Entry): Promise<void> {
     if (e.data === null) return; // a new leader's empty entry
-    await this.#applyBatch(decodeCanonical(e.data) as unknown as Batch, e.index);
+    const ours = this.#proposed.get(e.data);
+    if (ours) await this.#applyBatch(ours.batch, e.index, ours.ids);
+    else await this.#applyBatch(decodeCanonical(e.data) as unknown as Batch, e.index);
   }
 
-  /** A committed batch becomes the next block (`raftIndex`: its Raft entry, recorded as applied with the block). */
-  async #applyBatch(batch: Batch, raftIndex: number | undefined): Promise<void> {
+  /**
+   * A committed batch becomes the next block (`raftIndex`: its Raft entry, recorded as applied with the block).
+   * `knownIds`: the entries' ids when they are ours (valid by construction), else each entry is decoded and checked.
+   */
+  async #applyBatch(batch: Batch, raftIndex: number | undefined, knownIds?: string[]): Promise<void> {
     const chain = this.#o.chain;
     const seen = new Set<string>();
     const entries: Uint8Array[] = [];
     const ids: string[] = [];
-    for (const bytes of batch.entries) {
+    for (const [i, bytes] of batch.entries.entries()) {
       let id: string;
-      try {
-        const entry = decodeEntry(bytes);
-        if (entry.thread !== this.#o.thread || !this.#o.replicas.includes(entry.author)) continue;
-        id = entry.id;
-      } catch {
-        continue; // not a valid signed entry: never in the chain (every replica decides the same)
+      if (knownIds) id = knownIds[i]!;
+      else {
+        try {
+          const entry = decodeEntry(bytes);
+          if (entry.thread !== this.#o.thread || !this.#o.replicas.includes(entry.author)) continue;
+          id = entry.id;
+        } catch {
+          continue; // not a valid signed entry: never in the chain (every replica decides the same)
+        }
       }
       if (seen.has(id) || chain.locate(id)) continue;
       seen.add(id);
@@ -276,14 +390,27 @@ export class RaftReplica {
       const written = chain.commit(block, this.#o.clock.now(), undefined, [
         ...(raftIndex === undefined || !last ? [] : [{ table: 'index' as const, key: ['raft-applied', this.#o.thread], value: raftIndex }]),
         ...chunkIds.map((id) => ({ table: 'index' as const, key: ['pending', this.#o.thread, id] })),
-      ], { ids: chunkIds, recoverable: raftIndex !== undefined });
+      ], { ids: chunkIds, recoverable: raftIndex !== undefined, deferWrite: raftIndex !== undefined });
       for (const id of chunkIds) this.#pending.delete(id);
       // A block from the Raft log is final once decided (the log re-derives it after a crash), so its write runs
       // behind, and blocks decided one after another share a commit; f = 0 has no log: its write is the commit.
       if (raftIndex === undefined) await written;
       else written.catch((err) => this.#o.onCrash(err));
     }
+    // A block from the Raft log waits for the next Raft write to share its fsync (a follower's next entries, a
+    // leader's next proposal), or at most BLOCK_WRITE_HOLD_MS.
+    if (raftIndex !== undefined && this.#o.chain.hasDeferredWrites) {
+      this.#blockWriteTimer ??= this.#o.clock.setTimeout(() => {
+        this.#blockWriteTimer = undefined;
+        this.#o.chain.flushWrites();
+      }, BLOCK_WRITE_HOLD_MS);
+    }
   }
+}
+
+/** What a leader says about its log and commit index: it may leave before the leader's own write is durable. */
+function isLeaderNews(m: Message): boolean {
+  return m.type === 'app' || m.type === 'heartbeat' || m.type === 'commit';
 }
 
 /** Rebuild the hard state and log from the READY events (later entries replace earlier ones from their index). */

@@ -19,10 +19,17 @@
 //               repeated id, or an entry not signed by a replica of the thread — every validator decides the same
 //   catch-up    on a connection to a validator, heights are exchanged (`status`); a validator behind asks
 //               (`sync`) and gets at most 8 certified blocks per reply, a validator ahead pushes them (`commits`)
+//               — to one whose message for a decided height arrives, only if 150 ms later it has still signed
+//               nothing newer (the last votes of a height usually arrive just after we decided it)
 //   f = 0       one validator decides in one step: no network, no timer
+//   pipeline    a message that arrives while a write is being fsynced is stepped at once and its write issued
+//               behind it; each batch sends and sets timers only once its own write and every earlier batch's are
+//               done (#drive). New entries wait for the write in flight instead, so they make one block together
 //
-// Wire: one envelope type ('thread.tm', see threads.ts) with payload { thread, k, … }. Messages are passed to the
-// core as decoded; it checks every field and signature itself (and drops duplicates before verifying).
+// Wire: one envelope type ('thread.tm', see threads.ts) with payload { thread, k, … }: proposals and votes, entries
+// and pushed certified blocks go one-way (`tell`: one envelope per validator for everything sent in a turn, no reply
+// envelope); `status` and `sync` are requests, their replies carry the answer. Messages are passed to the core as
+// decoded; it checks every field and signature itself (and drops duplicates before verifying).
 import type { EventStore, RowOp } from '../../runtime/event-store.ts';
 import {
   BLOCK_MAX_ENTRIES, blockHash, decodeEntry, entrySigningBytes, makeBlock, merkleRoot, toHex, type Block, type Sign, type Verify,
@@ -47,6 +54,8 @@ const MAX_MSGS_PER_ENVELOPE = 64;
 const MAX_FORWARDED = 10_000;
 /** A pending entry of ours not committed after this long is sent to the validators again. */
 const RESEND_MS = 2_000;
+/** How long a validator that seems behind gets to show it moved on before we push it certified blocks. */
+const PUSH_DELAY_MS = 150;
 const MAX_EVIDENCE_ROWS = 1_000;
 const EVIDENCE_KEY = 'tm-evidence';
 /** Network messages waiting for a step at most; beyond, they are dropped (the gossip sends them again). */
@@ -76,6 +85,11 @@ export interface TendermintValidatorOptions extends ReplicaOptions {
   sign: Sign;
   /** Sends one request to a validator; resolves with its reply's payload (rejects when it cannot be reached). */
   send(to: string, payload: TmPayload): Promise<unknown>;
+  /**
+   * Sends a message that needs no answer (msgs, entries, commits), one-way and best effort; without it they go
+   * as requests whose replies are dropped.
+   */
+  tell?(to: string, payload: TmPayload): void;
   timeouts?: Partial<TimeoutParams>;
 }
 
@@ -90,7 +104,8 @@ export interface RecordedEvidence {
 }
 
 interface ReadyEventData {
-  state: TendermintPersisted<Block> | null;
+  /** As the core asked; a validBlock that is the lockedBlock (the usual case) is stored once: `validIsLocked`. */
+  state: (TendermintPersisted<Block> & { validIsLocked?: true }) | null;
   decided: { height: number; round: number; hash: string }[];
   evidence: Evidence[];
 }
@@ -110,6 +125,12 @@ export class TendermintValidator {
   #kicked = false;
   #driving = false;
   #stopped = false;
+  /** Sending and timers of the batches stepped so far, each after its own write and the acts before it. */
+  #acting: Promise<void> = Promise.resolve();
+  /** The last write issued, until it is done (writes complete in order: then every earlier one is done too). */
+  #writing: Promise<unknown> | null = null;
+  /** Entries pending were said while a write was in flight: the core hears it once that write is done. */
+  #entriesWaiting = false;
   readonly #timers = new Map<string, unknown>();
   #resendTimer: unknown;
   /** The last block decided (stored, or being stored): what getBlock and validBlock build on. */
@@ -123,6 +144,8 @@ export class TendermintValidator {
   /** Recently hashed blocks by hash: validBlock looks up a parent decided in the same step. */
   readonly #recent = new Map<string, Block>();
   readonly #syncing = new Set<string>();
+  /** Certified blocks to push to a validator that seems behind, from `height` (see #pushCommits). */
+  readonly #pushes = new Map<string, { height: number; timer: unknown }>();
   #evidenceRows: number;
   #entriesOut: Uint8Array[] | undefined;
 
@@ -188,6 +211,8 @@ export class TendermintValidator {
     for (const t of this.#timers.values()) this.#o.clock.clearTimeout(t);
     this.#timers.clear();
     this.#o.clock.clearTimeout(this.#resendTimer);
+    for (const p of this.#pushes.values()) this.#o.clock.clearTimeout(p.timer);
+    this.#pushes.clear();
   }
 
   /**
@@ -258,7 +283,7 @@ export class TendermintValidator {
     this.#kicked = true;
     queueMicrotask(() => {
       this.#kicked = false;
-      void this.#drive();
+      this.#drive();
     });
   }
 
@@ -268,28 +293,68 @@ export class TendermintValidator {
     this.#enqueue({ type: 'entries-pending' });
   }
 
-  async #drive(): Promise<void> {
+  /**
+   * Steps everything in the inbox and issues its write at once, without waiting for earlier writes: lmdb-js commits
+   * writes in the order they were issued, so a batch's write never lands before an earlier one. What a batch says to
+   * send or to schedule waits for its own write and for every earlier batch's acts (`#acting`): persist before send,
+   * and in order. So a vote that arrives while a write is being fsynced is stepped at once, and what it makes us sign
+   * goes into the next write instead of waiting for this one first.
+   */
+  #drive(): void {
     if (this.#driving) return;
     this.#driving = true;
     try {
       while (!this.#stopped && this.#inbox.length > 0) {
         const inputs = this.#inbox.splice(0);
         const readys: Ready<Block>[] = [];
+        let decided = false;
         for (const input of inputs) {
-          if (input !== START && input.type === 'entries-pending') this.#pendingQueued = false;
+          if (input !== START && input.type === 'entries-pending') {
+            this.#pendingQueued = false;
+            if (this.#writing) {
+              // A block proposed now would hold only what is pending now: wait for the write in flight, and
+              // propose then what arrived meanwhile too (as many appends in flight make one block, not one each).
+              if (!this.#entriesWaiting) {
+                this.#entriesWaiting = true;
+                this.#writing.then(() => {
+                  this.#entriesWaiting = false;
+                  this.#entriesPending();
+                }, () => undefined);
+              }
+              continue;
+            }
+          }
           const ready = input === START ? this.#core.start() : this.#core.step(input);
           this.#absorb(ready);
           readys.push(ready);
+          if (ready.decided.length > 0) decided = true;
         }
-        await this.#persist(readys);
-        if (this.#stopped) return;
-        this.#act(readys);
+        const written = this.#persist(readys);
+        if (written) {
+          this.#writing = written;
+          const clear = () => {
+            if (this.#writing === written) this.#writing = null;
+          };
+          written.then(clear, clear);
+        }
+        this.#acting = Promise.all([this.#acting, written]).then(() => {
+          if (!this.#stopped) this.#act(readys);
+        });
+        this.#acting.catch((err: unknown) => this.#crash(err));
+        // The decided blocks are applied (#absorb): say again that entries are pending (heard once they are written).
+        if (decided && this.#pending.size > 0) this.#entriesPending();
       }
     } catch (err) {
-      if (!this.#stopped) this.#o.onCrash(err);
+      this.#crash(err);
     } finally {
       this.#driving = false;
     }
+  }
+
+  #crash(err: unknown): void {
+    if (this.#stopped) return;
+    this.stop();
+    this.#o.onCrash(err);
   }
 
   /** Right after a step: what it decided is no longer pending, and the next block builds on it. */
@@ -308,7 +373,7 @@ export class TendermintValidator {
    * One durable write for every Ready of this batch, before anything is sent: the READY events (state, decided
    * heights, evidence) and the decided blocks — blocks first, the last one in the same transaction as the events.
    */
-  async #persist(readys: Ready<Block>[]): Promise<void> {
+  #persist(readys: Ready<Block>[]): Promise<unknown> | null {
     const at = this.#o.clock.now();
     const events: { type: string; at: number; data: ReadyEventData }[] = [];
     const rows: RowOp[] = [];
@@ -317,7 +382,7 @@ export class TendermintValidator {
       if (r.persist === null && r.decided.length === 0 && r.evidence.length === 0) continue;
       events.push({
         type: 'READY', at,
-        data: { state: r.persist, decided: r.decided.map((d) => ({ height: d.height, round: d.certificate.round, hash: d.blockHash })), evidence: r.evidence },
+        data: { state: r.persist && storedState(r.persist), decided: r.decided.map((d) => ({ height: d.height, round: d.certificate.round, hash: d.blockHash })), evidence: r.evidence },
       });
       for (const e of r.evidence) {
         this.#o.log('warn', 'tendermint: a validator signed two conflicting messages', { thread: this.#o.thread, validator: e.validator, kind: e.kind, height: e.height, round: e.round });
@@ -327,9 +392,9 @@ export class TendermintValidator {
       }
       decided.push(...r.decided);
     }
-    if (events.length === 0) return;
+    if (events.length === 0) return null;
     // All issued in this turn, blocks first: lmdb-js commits them in one transaction, in this order.
-    await Promise.all([...decided.map((d) => this.#commitBlock(d, at)), this.#o.store.append(this.#stream, events, { rows })]);
+    return Promise.all([...decided.map((d) => this.#commitBlock(d, at)), this.#o.store.append(this.#stream, events, { rows })]);
   }
 
   #commitBlock(d: Decided<Block>, at: number): Promise<unknown> {
@@ -342,10 +407,9 @@ export class TendermintValidator {
     });
   }
 
-  /** After the write: send, set timers, serve catch-up, and say again that entries are pending. */
+  /** After the write: send, set timers, serve catch-up. */
   #act(readys: Ready<Block>[]): void {
     const msgs: Message<Block>[] = [];
-    let decided = false;
     for (const r of readys) {
       msgs.push(...r.broadcast);
       for (const t of r.timeouts) {
@@ -360,10 +424,8 @@ export class TendermintValidator {
       }
       for (const q of r.requestCommits) this.#sync(q.from, q.height);
       for (const s of r.sendCommits) this.#pushCommits(s.to, s.height);
-      if (r.decided.length > 0) decided = true;
     }
     if (msgs.length > 0) this.#broadcast(msgs);
-    if (decided && this.#pending.size > 0) this.#entriesPending();
   }
 
   // ── Network ────────────────────────────────────────────────────────────────────────────────────────────
@@ -389,7 +451,7 @@ export class TendermintValidator {
       }
     }
     if (votes.length > 0) payloads.push({ thread, k: 'msgs', msgs: votes });
-    for (const to of this.#peers()) for (const p of payloads) this.#request(to, p).catch(() => undefined); // loss: the gossip re-sends
+    for (const to of this.#peers()) for (const p of payloads) this.#post(to, p);
   }
 
   #exchangeStatus(did: string): void {
@@ -409,9 +471,31 @@ export class TendermintValidator {
     }, () => this.#syncing.delete(from));
   }
 
+  /**
+   * A validator seems behind (a message of its for a height we decided, or its status): push it our certified
+   * blocks — after a moment, and only if it has not shown since that it moved on. Usually it has: the last votes of
+   * a height arrive just after we decided it, from validators that decide it a moment later themselves.
+   */
   #pushCommits(to: string, height: number): void {
-    const commits = this.#commitsFrom(height);
-    if (commits.length > 0) this.#request(to, { thread: this.#o.thread, k: 'commits', commits }).catch(() => undefined);
+    const due = this.#pushes.get(to);
+    if (due !== undefined) {
+      due.height = Math.min(due.height, height);
+      return;
+    }
+    const push = { height, timer: undefined as unknown };
+    this.#pushes.set(to, push);
+    push.timer = this.#o.clock.setTimeout(() => {
+      this.#pushes.delete(to);
+      if (this.#stopped || this.#core.peerHeight(to) > push.height) return;
+      const commits = this.#commitsFrom(push.height);
+      if (commits.length > 0) this.#post(to, { thread: this.#o.thread, k: 'commits', commits });
+    }, PUSH_DELAY_MS);
+  }
+
+  /** A message that needs no answer: a one-way tell when the transport has it, else a request whose reply is dropped. */
+  #post(to: string, payload: TmPayload): void {
+    if (this.#o.tell) this.#o.tell(to, payload);
+    else this.#request(to, payload).catch(() => undefined); // loss: the gossip or the resend timer sends it again
   }
 
   #deliverCommits(from: string, commits: unknown[]): void {
@@ -438,7 +522,11 @@ export class TendermintValidator {
     return out;
   }
 
-  /** Entries of this turn go to every other validator together. */
+  /**
+   * Entries go to every other validator together: those accepted until the event loop has handled the I/O it is
+   * handling now (every AppendEntry read in this poll phase), so many appends in flight make one envelope per
+   * validator, not one each.
+   */
   #shareEntry(bytes: Uint8Array): void {
     if (this.#o.replicas.length === 1) return;
     if (this.#entriesOut) {
@@ -446,7 +534,7 @@ export class TendermintValidator {
       return;
     }
     this.#entriesOut = [bytes];
-    queueMicrotask(() => {
+    setImmediate(() => {
       const entries = this.#entriesOut!;
       this.#entriesOut = undefined;
       for (const to of this.#peers()) this.#sendEntries(to, entries);
@@ -463,7 +551,7 @@ export class TendermintValidator {
     let chunk: Uint8Array[] = [];
     let bytes = 0;
     const flush = () => {
-      if (chunk.length > 0) this.#request(to, { thread: this.#o.thread, k: 'entries', entries: chunk }).catch(() => undefined);
+      if (chunk.length > 0) this.#post(to, { thread: this.#o.thread, k: 'entries', entries: chunk });
       chunk = [];
       bytes = 0;
     };
@@ -627,11 +715,19 @@ export class TendermintValidator {
   }
 }
 
+/** The state as written: a block is written once even when it is both the locked and the valid one. */
+function storedState(p: TendermintPersisted<Block>): NonNullable<ReadyEventData['state']> {
+  if (p.validBlock === null || p.validHash !== p.lockedHash) return p;
+  return { ...p, validBlock: null, validIsLocked: true };
+}
+
 /** The last state the core asked to persist, if any. */
 function lastState(store: EventStore, stream: string): TendermintPersisted<Block> | undefined {
   for (let seq = store.head(stream); seq >= 1; seq--) {
     const state = (store.readOne(stream, seq)?.data as ReadyEventData | undefined)?.state;
-    if (state) return state;
+    if (!state) continue;
+    const { validIsLocked, ...rest } = state;
+    return validIsLocked ? { ...rest, validBlock: rest.lockedBlock } : rest;
   }
   return undefined;
 }

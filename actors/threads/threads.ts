@@ -340,12 +340,11 @@ export class Threads {
     const replica = c.backend === 'tendermint' ? new TendermintValidator({
       ...common, verify: verifyEntrySignature, sign: this.#o.identity.sign,
       send: async (to, payload) => (await this.#o.transport.request(to, TM_ENVELOPE, payload, { timeoutMs: 5_000 })).payload,
+      tell: (to, payload) => void this.#o.transport.tell(to, TM_ENVELOPE, payload),
     }) : new RaftReplica({
       ...common, random: this.#o.random,
       campaign: c.creator === c.self,
-      send: (to, m) => {
-        this.#o.transport.request(to, RAFT_ENVELOPE, { thread: id, m }, { timeoutMs: 2_000 }).catch(() => undefined);
-      },
+      send: (to, m) => void this.#o.transport.tell(to, RAFT_ENVELOPE, { thread: id, m }),
     });
     this.#replicas.set(id, replica);
     return {

@@ -11,6 +11,10 @@
 // and answered with a signed error reply when the envelope can at least be identified, else the stream is reset.
 // Within a batch, an inner request with no handler or whose handler fails gets an inner error reply, counted the
 // same way as for a plain request.
+//
+// One-way messages (`tell`, teller.ts) go on a second protocol, TELL_PROTOCOL: the same sealed envelopes and the same
+// receiver checks, on one long-lived stream per peer that the receiver never writes to. The handler runs; its result
+// is dropped. Consensus messages use it: their answers are messages of their own.
 import { setImmediate as nextCheckPhase } from 'node:timers/promises';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
@@ -32,9 +36,11 @@ import { ERROR_TYPE, errorPayload, PeerRejected } from './peer-rejected.ts';
 import { PeerRateLimiter, type RateLimit } from './rate-limit.ts';
 import { ReplayGuard } from './replay-guard.ts';
 import { Session } from './session.ts';
+import { Teller } from './teller.ts';
 
 export { ERROR_TYPE, PeerRejected };
 export const ENVELOPE_PROTOCOL = '/moltmesh/envelope/1.0.0';
+export const TELL_PROTOCOL = '/moltmesh/tell/1.0.0';
 // Requests handled at once per inbound stream (a batch counts its inner requests); beyond that we stop reading and
 // the stream's flow control pushes back.
 const MAX_INFLIGHT_PER_STREAM = 256;
@@ -84,6 +90,7 @@ export class Transport {
   private readonly sessions = new Map<string, Promise<Batcher>>();
   /** Session openings still dialing: when the peer connects meanwhile, new requests stop waiting for them. */
   private readonly unopened = new Set<Promise<Batcher>>();
+  private readonly tellers = new Map<string, Teller>();
   private readonly counters = { received: 0, sent: 0, rejected: {} as Record<string, number> };
 
   static async create(opts: TransportOptions): Promise<Transport> {
@@ -117,16 +124,29 @@ export class Transport {
       const key = evt.detail.toString();
       const current = this.sessions.get(key);
       if (current && this.unopened.has(current)) this.sessions.delete(key);
+      // Likewise for tells: what is queued on a stream still being opened leaves with it; new tells use the new connection.
+      const teller = this.tellers.get(key);
+      if (teller?.opened === false) {
+        this.tellers.delete(key);
+        teller.retire();
+      }
     });
     await this.libp2p.handle(ENVELOPE_PROTOCOL, (stream, conn) => this.serve(stream, conn), {
       maxInboundStreams: this.maxStreams,
       maxOutboundStreams: this.maxStreams,
+    });
+    // One stream per peer pair and direction; a few more for a peer that reconnected while its old one closes.
+    await this.libp2p.handle(TELL_PROTOCOL, (stream, conn) => this.serveTells(stream, conn), {
+      maxInboundStreams: 4,
+      maxOutboundStreams: 4,
     });
     await this.libp2p.start();
   }
 
   async stop(): Promise<void> {
     this.sessions.clear();
+    for (const t of this.tellers.values()) t.close('transport stopped');
+    this.tellers.clear();
     await this.libp2p.stop();
   }
 
@@ -171,6 +191,55 @@ export class Transport {
     } catch (err) {
       throw this.failure(err, signal, `no reply from ${toDid}`);
     }
+  }
+
+  /**
+   * Sends one message that gets no reply (see teller.ts): sealed with the others sent to `toDid` in this turn,
+   * written on a long-lived stream, and handled there by the handler for `type`, whose result is dropped. Best
+   * effort: returns false when it was dropped at once (unknown or unusable peer, too large, queue full); it can also
+   * be lost later (the stream breaks). For protocols that retry by themselves, like consensus.
+   */
+  tell(toDid: string, type: string, payload: unknown): boolean {
+    if (!isEnvelopeType(type)) throw new TypeError(`cannot seal envelope: bad type`);
+    let peer: PeerId;
+    try {
+      peer = peerIdFromDid(toDid, 'to');
+    } catch {
+      return false;
+    }
+    if (toDid === this.did) return false;
+    const item = { id: newEnvelopeId(), type, payload: payload ?? null, size: 0 };
+    item.size = encodedSize(item);
+    if (item.size + ENVELOPE_OVERHEAD_BYTES > this.maxBytes) {
+      this.reject('too-large-tell', toDid, `${item.size} bytes`);
+      return false;
+    }
+    return this.teller(peer, toDid).push(item);
+  }
+
+  /** The teller to `peer`, opening its stream (dialing if needed) when there is none or it closed. */
+  private teller(peer: PeerId, peerDid: string): Teller {
+    const key = peer.toString();
+    const current = this.tellers.get(key);
+    if (current && !current.closed) return current;
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    const conn = this.libp2p.getConnections(peer).find((c) => c.status === 'open');
+    const opening = conn
+      ? conn.newStream(TELL_PROTOCOL, { signal })
+      : this.assertReachable(peer, peerDid).then(() => this.libp2p.dialProtocol(peer, TELL_PROTOCOL, { signal }));
+    const teller: Teller = new Teller(opening, {
+      maxBatch: this.maxBatch,
+      maxBytes: this.maxBytes,
+      seal: (type, payload) => sealEnvelope(this.identity, { type, to: peerDid, payload, ts: this.now() }).bytes,
+      onSent: () => this.counters.sent++,
+      onDropped: (count, why) => {
+        this.counters.rejected['tell-dropped'] = (this.counters.rejected['tell-dropped'] ?? 0) + count;
+        this.log.debug('tells dropped', { peer: peerDid, count, why });
+        if (this.tellers.get(key) === teller) this.tellers.delete(key);
+      },
+    });
+    this.tellers.set(key, teller);
+    return teller;
   }
 
   /** The live session to `peer`, opening (dialing if needed) a new one when there is none. */
@@ -245,6 +314,55 @@ export class Transport {
           load -= job.weight;
         });
         inflight.add(p);
+        while (load >= MAX_INFLIGHT_PER_STREAM && inflight.size > 0) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
+      await stream.close();
+    } catch (err) {
+      if (err instanceof FrameTooLarge) this.reject('too-large', peerName, err.message);
+      if (err instanceof FrameMalformed) this.reject('malformed', peerName, err.message);
+      stream.abort(err as Error);
+    }
+  }
+
+  // Serves a stream of tells: every frame is checked like a request (rate limit, envelope, batch shape) and its
+  // handlers run in arrival order; nothing is ever written back. A refused envelope is counted and dropped.
+  private async serveTells(stream: Stream, conn: Connection): Promise<void> {
+    const remoteDid = safeDid(conn.remotePeer);
+    const peerName = remoteDid || conn.remotePeer.toString();
+    const key = conn.remotePeer.toString();
+    const inflight = new Set<Promise<void>>();
+    let load = 0;
+    try {
+      for await (const bytes of readFrames(stream, this.maxBytes)) {
+        if (!this.limiter.take(key, this.now())) {
+          this.reject('rate-limited', peerName, 'tell over the peer\'s rate');
+          stream.abort(new Error('rate limited'));
+          return;
+        }
+        let env: Envelope;
+        let inner: InnerRequest[];
+        try {
+          env = this.open(bytes, conn.remotePeer);
+          inner = env.type === BATCH_TYPE ? parseBatchRequests(env.payload) : [{ id: env.id, type: env.type, payload: env.payload }];
+          if (inner.length > 1 && !this.limiter.take(key, this.now(), inner.length - 1)) throw new Refused('rate-limited', `batch of ${inner.length}`);
+        } catch (err) {
+          if (!(err instanceof EnvelopeRejected || err instanceof Refused)) throw err;
+          this.reject(err.reason, peerName, err.message);
+          continue;
+        }
+        const signal = AbortSignal.timeout(this.timeoutMs);
+        for (const r of inner) {
+          const innerEnv: Envelope = { v: 1, type: r.type, id: r.id, from: env.from, to: env.to, ts: env.ts, payload: r.payload };
+          const p: Promise<void> = this.runHandler(innerEnv, signal).then(() => undefined, (err: Refused) => {
+            this.reject(err.reason, env.from, err.message);
+          }).finally(() => {
+            inflight.delete(p);
+            load--;
+          });
+          inflight.add(p);
+          load++;
+        }
         while (load >= MAX_INFLIGHT_PER_STREAM && inflight.size > 0) await Promise.race(inflight);
       }
       await Promise.all(inflight);

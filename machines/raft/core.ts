@@ -39,6 +39,7 @@ import { Progress } from './progress.ts';
 import type {
   AppendMessage,
   AppendResponse,
+  CommitMessage,
   Entry,
   HardState,
   HeartbeatMessage,
@@ -78,6 +79,8 @@ export class RaftCore<P = Uint8Array> {
   readonly #checkQuorum: boolean;
   readonly #maxEntries: number;
   readonly #maxInflight: number;
+  readonly #maxBytes: number;
+  readonly #entrySize: ((data: P) => number) | undefined;
 
   #term: number;
   #vote: NodeId | null;
@@ -97,7 +100,7 @@ export class RaftCore<P = Uint8Array> {
   #prevSoft: SoftState = { role: 'follower', lead: null };
   #inProgress: InProgress<P> | null = null;
 
-  constructor(config: RaftConfig, persisted?: PersistedState<P>) {
+  constructor(config: RaftConfig<P>, persisted?: PersistedState<P>) {
     const members = new Set(config.peers);
     if (!members.has(config.id)) throw new Error(`raft: ${config.id} is not among the peers`);
     if (members.size !== config.peers.length) throw new Error('raft: duplicate peer ids');
@@ -115,6 +118,8 @@ export class RaftCore<P = Uint8Array> {
     this.#checkQuorum = config.checkQuorum ?? true;
     this.#maxEntries = Math.max(1, config.maxEntriesPerMessage ?? 256);
     this.#maxInflight = Math.max(1, config.maxInflight ?? 64);
+    this.#maxBytes = config.maxBytesPerMessage ?? Infinity;
+    this.#entrySize = config.entrySize;
 
     const hs = persisted?.hardState ?? EMPTY_HARD_STATE;
     const entries = persisted?.entries ?? [];
@@ -163,7 +168,7 @@ export class RaftCore<P = Uint8Array> {
       const to = this.#lead;
       // Coalesce with a forward still waiting for the next Ready: one message per batch.
       const last = this.#msgs[this.#msgs.length - 1];
-      if (last?.type === 'prop' && last.to === to) (last.data as P[]).push(data);
+      if (last?.type === 'prop' && last.to === to && this.#fits([...last.data, data])) (last.data as P[]).push(data);
       else this.#send({ type: 'prop', to, term: 0, data: [data] });
       return { ok: true, via: 'forwarded', to };
     }
@@ -189,13 +194,13 @@ export class RaftCore<P = Uint8Array> {
       }
       if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) {
         // A pre-vote is hypothetical: its term is the one the candidate would take, so nobody adopts it.
-      } else if (m.type === 'app' || m.type === 'heartbeat') {
+      } else if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'commit') {
         this.#becomeFollower(m.term, m.from);
       } else {
         this.#becomeFollower(m.term, null);
       }
     } else if (m.term < this.#term) {
-      if ((this.#checkQuorum || this.#preVote) && (m.type === 'app' || m.type === 'heartbeat')) {
+      if ((this.#checkQuorum || this.#preVote) && (m.type === 'app' || m.type === 'heartbeat' || m.type === 'commit')) {
         // A leader from an older term. With pre-vote/check-quorum our higher term would never reach it through
         // votes (they are refused or never sent), so tell it directly, and it steps down.
         this.#send({ type: 'appResp', to: m.from, term: this.#term, index: 0, reject: false, hintIndex: 0, hintTerm: 0 });
@@ -448,6 +453,10 @@ export class RaftCore<P = Uint8Array> {
       this.#electionElapsed = 0;
       this.#lead = m.from;
       this.#handleHeartbeat(m);
+    } else if (m.type === 'commit') {
+      this.#electionElapsed = 0;
+      this.#lead = m.from;
+      this.#handleCommit(m);
     }
   }
 
@@ -459,6 +468,9 @@ export class RaftCore<P = Uint8Array> {
     } else if (m.type === 'heartbeat') {
       this.#becomeFollower(m.term, m.from);
       this.#handleHeartbeat(m);
+    } else if (m.type === 'commit') {
+      this.#becomeFollower(m.term, m.from);
+      this.#handleCommit(m);
     } else if (m.type === respType) {
       const result = this.#poll(m.from, !m.reject);
       if (result === 'won') {
@@ -522,10 +534,22 @@ export class RaftCore<P = Uint8Array> {
     return last!;
   }
 
-  /** Send the commit index (and anything new) to every follower that is not paused. */
+  /**
+   * Send the commit index (and anything new) to every follower that is not paused. A follower known to hold every
+   * entry gets a `commit` message, which it does not answer (its answer to an empty `app` would say nothing new);
+   * one being probed gets an `app`, whose answer the probe needs.
+   */
   #broadcastAppend(): void {
     this.#broadcastPending = false;
-    for (const to of this.#others) this.#sendAppends(to, true);
+    for (const to of this.#others) {
+      const pr = this.#progress.get(to)!;
+      if (pr.state !== 'replicate' || pr.next <= this.#log.lastIndex) {
+        this.#sendAppends(to, true);
+      } else if (!pr.isPaused()) {
+        const prevIndex = pr.next - 1;
+        this.#send({ type: 'commit', to, term: this.#term, prevIndex, prevTerm: this.#log.term(prevIndex), commit: this.#log.committed });
+      }
+    }
   }
 
   /**
@@ -543,6 +567,17 @@ export class RaftCore<P = Uint8Array> {
     if (pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     const entries = this.#log.slice(pr.next, prevIndex + this.#maxEntries);
+    if (this.#entrySize !== undefined && this.#maxBytes !== Infinity) {
+      let bytes = 0;
+      for (let i = 0; i < entries.length; i++) {
+        const d = entries[i]!.data;
+        bytes += d === null ? 0 : this.#entrySize(d);
+        if (i > 0 && bytes > this.#maxBytes) {
+          entries.length = i;
+          break;
+        }
+      }
+    }
     if (entries.length === 0 && !sendIfEmpty) return false;
     const msg: Omit<AppendMessage<P>, 'from'> = {
       type: 'app',
@@ -584,6 +619,11 @@ export class RaftCore<P = Uint8Array> {
     }
   }
 
+  /** Commit what the leader committed, up to the entry it vouches for — if our log matches there. No answer. */
+  #handleCommit(m: CommitMessage): void {
+    if (this.#log.matchTerm(m.prevIndex, m.prevTerm)) this.#log.commitTo(Math.min(m.commit, m.prevIndex));
+  }
+
   #handleHeartbeat(m: HeartbeatMessage): void {
     this.#log.commitTo(m.commit);
     this.#send({ type: 'heartbeatResp', to: m.from, term: this.#term });
@@ -593,6 +633,14 @@ export class RaftCore<P = Uint8Array> {
 
   #send(m: Outgoing<P>): void {
     this.#msgs.push({ ...m, from: this.id } as Message<P>);
+  }
+
+  /** Whether payloads fit in one message (maxBytesPerMessage). */
+  #fits(data: readonly P[]): boolean {
+    if (this.#entrySize === undefined || this.#maxBytes === Infinity) return true;
+    let bytes = 0;
+    for (const d of data) bytes += this.#entrySize(d);
+    return bytes <= this.#maxBytes;
   }
 
   #hardState(): HardState {

@@ -4,6 +4,7 @@ export { RaftCore } from './core.ts';
 export type {
   AppendMessage,
   AppendResponse,
+  CommitMessage,
   Entry,
   HardState,
   HeartbeatMessage,

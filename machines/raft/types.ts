@@ -82,6 +82,19 @@ export interface HeartbeatResponse extends Envelope {
   readonly type: 'heartbeatResp';
 }
 
+/**
+ * A new commit index for a follower that has every entry already (nothing to append), and that does not answer it:
+ * an empty `app` would tell the leader nothing it does not know, yet cost a message each way. As in `app`, the
+ * follower commits up to min(commit, prevIndex) only if its log holds (prevIndex, prevTerm). If it is lost, the
+ * next `app` or heartbeat carries the commit index.
+ */
+export interface CommitMessage extends Envelope {
+  readonly type: 'commit';
+  readonly prevIndex: number;
+  readonly prevTerm: number;
+  readonly commit: number;
+}
+
 /** RequestVote (`vote`), or its dry run (`preVote`, with the term the candidate would campaign in). */
 export interface VoteRequest extends Envelope {
   readonly type: 'vote' | 'preVote';
@@ -105,6 +118,7 @@ export type Message<P = Uint8Array> =
   | AppendResponse
   | HeartbeatMessage
   | HeartbeatResponse
+  | CommitMessage
   | VoteRequest
   | VoteResponse
   | ProposalMessage<P>;
@@ -147,7 +161,7 @@ export type ProposeResult =
   | { readonly ok: true; readonly via: 'forwarded'; readonly to: NodeId }
   | { readonly ok: false; readonly reason: 'no-leader' };
 
-export interface RaftConfig {
+export interface RaftConfig<P = Uint8Array> {
   readonly id: NodeId;
   /** Every replica, this one included; the same list (in any order) on every replica. */
   readonly peers: readonly NodeId[];
@@ -163,6 +177,13 @@ export interface RaftConfig {
   readonly checkQuorum?: boolean;
   /** At most this many entries per AppendEntries message. Default 256. */
   readonly maxEntriesPerMessage?: number;
+  /**
+   * At most this many payload bytes per AppendEntries message (by `entrySize`), but always at least one entry, so a
+   * message stays under the transport's size limit. Default: no limit.
+   */
+  readonly maxBytesPerMessage?: number;
+  /** The size of a payload, for `maxBytesPerMessage`. */
+  readonly entrySize?: (data: P) => number;
   /** At most this many AppendEntries with entries in flight (unacknowledged) per follower. Default 64. */
   readonly maxInflight?: number;
   /** On restart: the last index the state machine has applied (so committed entries up to it are not handed out again). Default 0. */

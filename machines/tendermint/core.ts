@@ -198,6 +198,8 @@ export class Tendermint<B> {
   #gossipSeq = 0;
   #gossipArmed = false;
   #evidenceSeen = new Set<string>();
+  /** The highest height of a validly signed message from each validator (what `peerHeight` answers). */
+  #peerHeights = new Map<string, number>();
   #started = false;
   /** What the shell last persisted (or what we were restored from): persist again only when it differs. */
   #persisted: TendermintPersisted<B> | null = null;
@@ -285,6 +287,14 @@ export class Tendermint<B> {
         break;
     }
     return this.#finish();
+  }
+
+  /**
+   * The highest height at which `validator` signed a message that reached us (checked), or -1. A validator that
+   * signed something for a height above h has decided h: a shell may skip pushing it certified blocks up to h.
+   */
+  peerHeight(validator: string): number {
+    return this.#peerHeights.get(validator) ?? -1;
   }
 
   get status(): TendermintStatus {
@@ -493,11 +503,15 @@ export class Tendermint<B> {
     if (!m || m.validator === this.#c.self) return;
     if (m.height < this.#height) {
       // Its signer is still working on a height we have decided: it needs the certified blocks.
-      if (this.#signatureValid(m)) this.#sendCommits(m.validator, m.height);
+      if (this.#signatureValid(m)) {
+        this.#notePeer(m);
+        this.#sendCommits(m.validator, m.height);
+      }
       return;
     }
     if (m.height > this.#height) {
       if (!this.#signatureValid(m)) return;
+      this.#notePeer(m);
       if (m.height === this.#height + 1) {
         // Usually a proposer that decided a moment before us. Keep it; and if we are stuck behind, being active
         // makes us time out and send our votes, which makes the peers send us the certified block.
@@ -520,12 +534,14 @@ export class Tendermint<B> {
       // A duplicate, a retransmission, or a second vote already counted.
       if (m.type === 'proposal' ? sameContent(first, m) : rv.counted(m)) return;
       if (!signatureChecked && !this.#signatureValid(m)) return;
+      this.#notePeer(m);
       this.#equivocation(first, m);
       // round-votes.ts says why a second vote still counts for a block that matters.
       if (m.type !== 'proposal' && (m.blockHash === null || this.#votes.proposed.has(m.blockHash))) rv.addVote(m);
       return;
     }
     if (!signatureChecked && !this.#signatureValid(m)) return;
+    this.#notePeer(m);
     if (!this.#votes.admit(m.validator, m.round, this.#round)) return;
     if (m.type === 'proposal') {
       // The signature covers the hash only: a block that does not hash to it is not the proposer's. Refuse it
@@ -538,6 +554,10 @@ export class Tendermint<B> {
     }
     this.#votes.noteStored(m.validator, m.round);
     this.#heard = true;
+  }
+
+  #notePeer(m: Message<B>): void {
+    if (m.height > (this.#peerHeights.get(m.validator) ?? -1)) this.#peerHeights.set(m.validator, m.height);
   }
 
   #equivocation(first: Message<B>, second: Message<B>): void {

@@ -562,6 +562,8 @@ function fmt(m: Message<string>): string {
       return `${head} ${m.reject ? `REJECT ${m.index} hint=(${m.hintIndex},t${m.hintTerm})` : `ok ${m.index}`}`;
     case 'heartbeat':
       return `${head} c=${m.commit}`;
+    case 'commit':
+      return `${head} prev=(${m.prevIndex},t${m.prevTerm}) c=${m.commit}`;
     case 'vote':
     case 'preVote':
       return `${head} last=(${m.lastIndex},t${m.lastTerm})`;

@@ -5,7 +5,7 @@
 import { RaftCore, type Message, type RaftConfig, type Ready } from '../../machines/raft/index.ts';
 import { MemoryDisk } from './raft-disk.ts';
 
-type Overrides = Partial<Omit<RaftConfig, 'id' | 'peers'>>;
+type Overrides = Partial<Omit<RaftConfig<any>, 'id' | 'peers'>>; // any: entrySize takes the harness's payload type
 
 interface HarnessNode<P> {
   readonly id: string;

@@ -136,6 +136,46 @@ describe('raft core: bootstrap and proposals', () => {
 });
 
 describe('raft core: replication', () => {
+  it('a new commit index reaches a follower that holds every entry as a `commit` message, which it does not answer', () => {
+    const h = electedCluster();
+    h.propose('a', 'x');
+    // Deliver the appends and their answers, but hold the leader's next messages to look at them.
+    h.deliver((m) => (m.from === 'a' && m.type !== 'app' ? 'hold' : 'deliver'));
+    expect(h.applied('a')).toEqual(['x']);
+    const news = h.queue.filter((m) => m.from === 'a');
+    expect(news.map((m) => [m.type, m.to])).toEqual([['commit', 'b'], ['commit', 'c']]);
+    expect(news[0]).toMatchObject({ prevIndex: 2, prevTerm: 1, commit: 2 });
+    const before = h.delivered.length;
+    h.deliver();
+    for (const id of ['b', 'c']) expect(h.applied(id)).toEqual(['x']);
+    // Nothing came back: the followers had nothing new to say.
+    expect(h.delivered.slice(before).filter((m) => m.to === 'a')).toEqual([]);
+  });
+
+  it('a `commit` message commits nothing the follower cannot vouch for (a log that does not match there)', () => {
+    const f = new RaftCore<string>({ id: 'f', peers: ['l', 'f', 'x'], electionTicks: T, heartbeatTicks: 1, random: () => 0 });
+    f.step({ type: 'commit', from: 'l', to: 'f', term: 1, prevIndex: 3, prevTerm: 1, commit: 3 });
+    expect(f.status()).toMatchObject({ commit: 0, lead: 'l', term: 1 });
+    f.step({ type: 'app', from: 'l', to: 'f', term: 1, prevIndex: 0, prevTerm: 0, entries: [{ index: 1, term: 1, data: 'a' }, { index: 2, term: 1, data: 'b' }], commit: 0 });
+    f.step({ type: 'commit', from: 'l', to: 'f', term: 1, prevIndex: 1, prevTerm: 1, commit: 2 });
+    expect(f.status().commit).toBe(1);
+  });
+
+  it('maxBytesPerMessage: appends are cut by payload size, but always carry at least one entry', () => {
+    const h = electedCluster(['a', 'b', 'c'], () => ({ maxBytesPerMessage: 10, entrySize: (d: string) => d.length }));
+    for (const p of ['aaaa', 'bbbb', 'cccc', 'dddddddddddddddd', 'e']) h.core('a').propose(p);
+    h.drive();
+    const toB = h.queue.filter((m) => m.type === 'app' && m.to === 'b');
+    expect(toB.map((m) => (m.type === 'app' ? m.entries.map((e) => e.data) : []))).toEqual([
+      ['aaaa', 'bbbb'],
+      ['cccc'],
+      ['dddddddddddddddd'],
+      ['e'],
+    ]);
+    h.deliver();
+    for (const id of ['a', 'b', 'c']) expect(h.applied(id)).toEqual(['aaaa', 'bbbb', 'cccc', 'dddddddddddddddd', 'e']);
+  });
+
   it('pipelining: the leader streams several appends to a follower before any answer, within the in-flight window', () => {
     const h = electedCluster(['a', 'b', 'c'], () => ({ maxEntriesPerMessage: 2, maxInflight: 3 }));
     const a = h.core('a');

@@ -271,6 +271,14 @@ describe('tendermint core', () => {
     expect(sent(r, 'prevote')).toEqual([`0:${short(b2)}`]);
     expect(r.requestCommits).toEqual([{ from: h.ids[1], height: 2 }]);
     // A message from a height we have decided: its signer is behind, send it the blocks.
+    expect(h.core.peerHeight(h.ids[3]!)).toBe(-1);
     expect(h.deliver(h.vote(3, 'prevote', 1, 4, null)).sendCommits).toEqual([{ to: h.ids[3], height: 1 }]);
+    // peerHeight: the highest height each validator signed something for that reached us, checked. A signer seen at
+    // height 2 has decided height 1 (a shell need not push it that block); a forged signature counts for nothing.
+    expect([h.core.peerHeight(h.ids[2]!), h.core.peerHeight(h.ids[3]!)]).toEqual([2, 1]);
+    h.deliver({ ...h.vote(3, 'prevote', 2, 0, b2), signature: new Uint8Array(64) });
+    expect(h.core.peerHeight(h.ids[3]!)).toBe(1);
+    h.deliver(h.vote(3, 'prevote', 2, 0, b2));
+    expect(h.core.peerHeight(h.ids[3]!)).toBe(2);
   });
 });
