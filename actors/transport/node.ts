@@ -13,6 +13,7 @@ import { mdns } from '@libp2p/mdns';
 import type { PeerDiscovery } from '@libp2p/interface';
 import type { Identity } from '../identity/ed25519.ts';
 import { LevelDatastore } from 'datastore-level';
+import { CachedLevelDatastore } from './cached-datastore.ts';
 import { circuitRelayAddressesLast, loopbackAddressLast, publicAddressesFirst, reliableTransportsFirst } from '@libp2p/utils';
 import type { Address } from '@libp2p/interface';
 import { mkdirSync } from 'node:fs';
@@ -93,7 +94,8 @@ export async function createTransportNode(opts: NodeOptions): Promise<MeshNode> 
   let datastore: LevelDatastore | undefined;
   if (opts.datastorePath) {
     mkdirSync(opts.datastorePath, { recursive: true, mode: 0o700 }); // LevelDB would create it world-readable
-    datastore = new LevelDatastore(opts.datastorePath);
+    // LevelDB on disk, its reads served from memory once seen (cached-datastore.ts: the peer store reads it constantly).
+    datastore = new CachedLevelDatastore(opts.datastorePath);
     await datastore.open();
     if (opts.wrapDatastore) datastore = opts.wrapDatastore(datastore);
   }

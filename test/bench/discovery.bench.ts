@@ -7,7 +7,8 @@
 //   find first  = FindAgents(group-g, limit = its 6–7 agents) → the first verified card on the stream
 //   find all    = the same stream → its last card (the limit: the daemon cancels its query then)
 //   find end    = FindAgents(group-g, limit 100) → the stream's own end (the DHT query has run out)
-//   resolve     = ResolveName of a name held by another daemon (a DHT lookup that stops at 3 storing peers' answers)
+//   resolve     = ResolveName of a name held by another daemon (a quorum read: its own copy and a GET_VALUE to the
+//                 closest peers of its routing table until 3 storing peers have answered; the walk only if they fall short)
 //   get card    = GetAgentCard of another daemon (the owner asked directly when connected, else the DHT)
 // Raw: a plain libp2p node (TCP + Noise + Yamux + Identify + Ping + kad-dht with the mesh's protocol, server mode,
 // passthroughMapper, validators and selectors that accept anything) joined to the same mesh, in this process:
