@@ -16,7 +16,9 @@
 //   entries     an appended entry is pending here (durably with return_on_accept, as Raft does) and sent to the
 //               other validators (their mempool): whichever is the proposer has it. getBlock proposes the pending
 //               entries not yet in the chain; validBlock refuses a block with an entry already in the chain, a
-//               repeated id, or an entry not signed by a replica of the thread — every validator decides the same
+//               repeated id, or an entry not signed by a replica of the thread — every validator decides the same —
+//               and one timed before its parent or more than a minute ahead of our clock (prevote nil: the next
+//               round's proposer proposes again)
 //   catch-up    on a connection to a validator, heights are exchanged (`status`); a validator behind asks
 //               (`sync`) and gets at most 8 certified blocks per reply, a validator ahead pushes them (`commits`)
 //               — to one whose message for a decided height arrives, only if 150 ms later it has still signed
@@ -57,6 +59,11 @@ const RESEND_MS = 2_000;
 /** How long a validator that seems behind gets to show it moved on before we push it certified blocks. */
 const PUSH_DELAY_MS = 150;
 const MAX_EVIDENCE_ROWS = 1_000;
+/**
+ * How far ahead of our clock a proposed block's time may be (validators' clocks differ). Further ahead, or before
+ * its parent's time, the block is not valid: a Byzantine proposer cannot stamp the chain with any time it likes.
+ */
+const MAX_BLOCK_TIME_AHEAD_MS = 60_000;
 const EVIDENCE_KEY = 'tm-evidence';
 /** Network messages waiting for a step at most; beyond, they are dropped (the gossip sends them again). */
 const MAX_INBOX = 20_000;
@@ -631,7 +638,8 @@ export class TendermintValidator {
       bytes += p.bytes.length;
     }
     if (entries.length === 0) return null;
-    return makeBlock({ thread: this.#o.thread, height, parent: fromHex(parent), proposer: this.#o.self, time: this.#o.clock.now(), entries });
+    const time = Math.max(this.#o.clock.now(), this.#parentTime(parent, height)); // never before its parent
+    return makeBlock({ thread: this.#o.thread, height, parent: fromHex(parent), proposer: this.#o.self, time, entries });
   }
 
   /**
@@ -675,6 +683,7 @@ export class TendermintValidator {
       const { block: b, bytes } = this.#parse(raw);
       if (b.height !== height || b.entries.length === 0 || b.entries.length > MAX_BLOCK_ENTRIES || bytes > MAX_BLOCK_BYTES) return false;
       if (b.thread !== this.#o.thread || toHex(b.parent) !== parent || !this.#o.replicas.includes(b.proposer)) return false;
+      if (b.time < this.#parentTime(parent, height) || b.time > this.#o.clock.now() + MAX_BLOCK_TIME_AHEAD_MS) return false;
       // (entriesRoot and count were recomputed from the entries by #parse.)
       const above = this.#decidedAbove(parent);
       if (!above) return false;
@@ -696,6 +705,12 @@ export class TendermintValidator {
     } catch {
       return false;
     }
+  }
+
+  /** The time of block `parent`, which `height` follows (the thread's creation for the first block). */
+  #parentTime(parent: string, height: number): number {
+    if (height === 1) return this.#o.chain.genesis.createdAt;
+    return this.#recent.get(parent)?.time ?? this.#o.chain.block(height - 1)?.block.time ?? 0;
   }
 
   /**
