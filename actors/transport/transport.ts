@@ -340,21 +340,18 @@ export class Transport {
           stream.abort(new Error('rate limited'));
           return;
         }
-        let env: Envelope;
-        let inner: InnerRequest[];
+        let frame: OpenedFrame;
         try {
-          env = this.open(bytes, conn.remotePeer);
-          inner = env.type === BATCH_TYPE ? parseBatchRequests(env.payload) : [{ id: env.id, type: env.type, payload: env.payload }];
-          if (inner.length > 1 && !this.limiter.take(key, this.now(), inner.length - 1)) throw new Refused('rate-limited', `batch of ${inner.length}`);
+          frame = this.openFrame(bytes, conn.remotePeer);
         } catch (err) {
           if (!(err instanceof EnvelopeRejected || err instanceof Refused)) throw err;
           this.reject(err.reason, peerName, err.message);
           continue;
         }
+        const { env } = frame;
         const signal = AbortSignal.timeout(this.timeoutMs);
-        for (const r of inner) {
-          const innerEnv: Envelope = { v: 1, type: r.type, id: r.id, from: env.from, to: env.to, ts: env.ts, payload: r.payload };
-          const p: Promise<void> = this.runHandler(innerEnv, signal).then(() => undefined, (err: Refused) => {
+        for (const e of frame.inner?.map((r) => innerEnvelope(env, r)) ?? [env]) {
+          const p: Promise<void> = this.runHandler(e, signal).then(() => undefined, (err: Refused) => {
             this.reject(err.reason, env.from, err.message);
           }).finally(() => {
             inflight.delete(p);
@@ -379,8 +376,6 @@ export class Transport {
    * requests it started. Synchronous up to the handlers, so the caller's in-flight count is right before it reads on.
    */
   private accept(stream: Stream, bytes: Uint8Array, remote: PeerId, remoteDid: string): { weight: number; done: Promise<void> } {
-    let env: Envelope;
-    let inner: InnerRequest[] | undefined;
     // Before anything costly: over its rate a peer gets no decoding, no verification and no signed answer — its
     // stream is reset (what it had in flight fails and its sender retries later).
     if (!this.limiter.take(remote.toString(), this.now())) {
@@ -388,19 +383,27 @@ export class Transport {
       stream.abort(new Error('rate limited'));
       return { weight: 1, done: Promise.resolve() };
     }
+    let frame: OpenedFrame;
     try {
-      env = this.open(bytes, remote);
-      if (env.type === BATCH_TYPE) {
-        inner = parseBatchRequests(env.payload);
-        // Each inner request counts against the rate like an envelope of its own.
-        if (!this.limiter.take(remote.toString(), this.now(), inner.length - 1)) throw new Refused('rate-limited', `batch of ${inner.length}`);
-      }
+      frame = this.openFrame(bytes, remote);
     } catch (err) {
       return { weight: 1, done: this.refuse(stream, peekEnvelope(bytes)?.id, remoteDid, remoteDid || remote.toString(), err) };
     }
     const signal = AbortSignal.timeout(this.timeoutMs);
-    if (inner) return { weight: inner.length, done: this.serveBatch(stream, env, inner, signal) };
-    return { weight: 1, done: this.servePlain(stream, env, signal) };
+    if (frame.inner) return { weight: frame.inner.length, done: this.serveBatch(stream, frame.env, frame.inner, signal) };
+    return { weight: 1, done: this.servePlain(stream, frame.env, signal) };
+  }
+
+  /**
+   * A frame that has paid its rate token, opened: the verified envelope, and a batch's inner requests — each beyond
+   * the first counts against the rate like an envelope of its own. Throws EnvelopeRejected or Refused.
+   */
+  private openFrame(bytes: Uint8Array, remote: PeerId): OpenedFrame {
+    const env = this.open(bytes, remote);
+    if (env.type !== BATCH_TYPE) return { env };
+    const inner = parseBatchRequests(env.payload);
+    if (!this.limiter.take(remote.toString(), this.now(), inner.length - 1)) throw new Refused('rate-limited', `batch of ${inner.length}`);
+    return { env, inner };
   }
 
   private async servePlain(stream: Stream, env: Envelope, signal: AbortSignal): Promise<void> {
@@ -419,10 +422,8 @@ export class Transport {
   // Every inner request gets an answer — its handler's reply or an inner error — in one signed batch reply.
   private async serveBatch(stream: Stream, env: Envelope, inner: InnerRequest[], signal: AbortSignal): Promise<void> {
     const replies = await Promise.all(inner.map(async (r): Promise<InnerReply> => {
-      // The inner request as a handler sees it: the batch's verified sender, addressee and time, its own id.
-      const innerEnv: Envelope = { v: 1, type: r.type, id: r.id, from: env.from, to: env.to, ts: env.ts, payload: r.payload };
       try {
-        const result = await this.runHandler(innerEnv, signal);
+        const result = await this.runHandler(innerEnvelope(env, r), signal);
         return { re: r.id, type: result.type, payload: result.payload ?? null };
       } catch (err) {
         const refused = err as Refused; // runHandler throws nothing else
@@ -639,6 +640,17 @@ class Refused extends Error {
 }
 
 // Peers from the public IPFS network may have RSA/secp256k1 keys: they have no did:key.
+/** An envelope as opened from a frame: a batch's inner requests beside it. */
+interface OpenedFrame {
+  env: Envelope;
+  inner?: InnerRequest[];
+}
+
+/** A batch's inner request as a handler sees it: the batch's verified sender, addressee and time, its own id. */
+function innerEnvelope(batch: Envelope, r: InnerRequest): Envelope {
+  return { v: 1, type: r.type, id: r.id, from: batch.from, to: batch.to, ts: batch.ts, payload: r.payload };
+}
+
 function safeDid(peer: PeerId): string {
   try {
     return didFromPeerId(peer);
