@@ -92,11 +92,8 @@ export interface TendermintValidatorOptions extends ReplicaOptions {
   sign: Sign;
   /** Sends one request to a validator; resolves with its reply's payload (rejects when it cannot be reached). */
   send(to: string, payload: TmPayload): Promise<unknown>;
-  /**
-   * Sends a message that needs no answer (msgs, entries, commits), one-way and best effort; without it they go
-   * as requests whose replies are dropped.
-   */
-  tell?(to: string, payload: TmPayload): void;
+  /** Sends a message that needs no answer (msgs, entries, commits), one-way and best effort. */
+  tell(to: string, payload: TmPayload): void;
   timeouts?: Partial<TimeoutParams>;
 }
 
@@ -458,7 +455,7 @@ export class TendermintValidator {
       }
     }
     if (votes.length > 0) payloads.push({ thread, k: 'msgs', msgs: votes });
-    for (const to of this.#peers()) for (const p of payloads) this.#post(to, p);
+    for (const to of this.#peers()) for (const p of payloads) this.#o.tell(to, p); // loss: the gossip sends it again
   }
 
   #exchangeStatus(did: string): void {
@@ -495,14 +492,8 @@ export class TendermintValidator {
       this.#pushes.delete(to);
       if (this.#stopped || this.#core.peerHeight(to) > push.height) return;
       const commits = this.#commitsFrom(push.height);
-      if (commits.length > 0) this.#post(to, { thread: this.#o.thread, k: 'commits', commits });
+      if (commits.length > 0) this.#o.tell(to, { thread: this.#o.thread, k: 'commits', commits });
     }, PUSH_DELAY_MS);
-  }
-
-  /** A message that needs no answer: a one-way tell when the transport has it, else a request whose reply is dropped. */
-  #post(to: string, payload: TmPayload): void {
-    if (this.#o.tell) this.#o.tell(to, payload);
-    else this.#request(to, payload).catch(() => undefined); // loss: the gossip or the resend timer sends it again
   }
 
   #deliverCommits(from: string, commits: unknown[]): void {
@@ -558,7 +549,7 @@ export class TendermintValidator {
     let chunk: Uint8Array[] = [];
     let bytes = 0;
     const flush = () => {
-      if (chunk.length > 0) this.#post(to, { thread: this.#o.thread, k: 'entries', entries: chunk });
+      if (chunk.length > 0) this.#o.tell(to, { thread: this.#o.thread, k: 'entries', entries: chunk });
       chunk = [];
       bytes = 0;
     };

@@ -503,15 +503,11 @@ export class Tendermint<B> {
     if (!m || m.validator === this.#c.self) return;
     if (m.height < this.#height) {
       // Its signer is still working on a height we have decided: it needs the certified blocks.
-      if (this.#signatureValid(m)) {
-        this.#notePeer(m);
-        this.#sendCommits(m.validator, m.height);
-      }
+      if (this.#signatureValid(m)) this.#sendCommits(m.validator, m.height);
       return;
     }
     if (m.height > this.#height) {
       if (!this.#signatureValid(m)) return;
-      this.#notePeer(m);
       if (m.height === this.#height + 1) {
         // Usually a proposer that decided a moment before us. Keep it; and if we are stuck behind, being active
         // makes us time out and send our votes, which makes the peers send us the certified block.
@@ -534,14 +530,12 @@ export class Tendermint<B> {
       // A duplicate, a retransmission, or a second vote already counted.
       if (m.type === 'proposal' ? sameContent(first, m) : rv.counted(m)) return;
       if (!signatureChecked && !this.#signatureValid(m)) return;
-      this.#notePeer(m);
       this.#equivocation(first, m);
       // round-votes.ts says why a second vote still counts for a block that matters.
       if (m.type !== 'proposal' && (m.blockHash === null || this.#votes.proposed.has(m.blockHash))) rv.addVote(m);
       return;
     }
     if (!signatureChecked && !this.#signatureValid(m)) return;
-    this.#notePeer(m);
     if (!this.#votes.admit(m.validator, m.round, this.#round)) return;
     if (m.type === 'proposal') {
       // The signature covers the hash only: a block that does not hash to it is not the proposer's. Refuse it
@@ -554,10 +548,6 @@ export class Tendermint<B> {
     }
     this.#votes.noteStored(m.validator, m.round);
     this.#heard = true;
-  }
-
-  #notePeer(m: Message<B>): void {
-    if (m.height > (this.#peerHeights.get(m.validator) ?? -1)) this.#peerHeights.set(m.validator, m.height);
   }
 
   #equivocation(first: Message<B>, second: Message<B>): void {
@@ -719,12 +709,16 @@ export class Tendermint<B> {
       || p.validRound !== this.#validRound || p.validHash !== this.#validHash || p.signed.length !== this.#signed.size;
   }
 
+  /** Whether `m` carries its signer's valid signature; a valid one also tells how far its signer got (peerHeight). */
   #signatureValid(m: Message<B>): boolean {
+    let valid: boolean;
     try {
-      return this.#c.verify(m.validator, signBytes(m), m.signature);
+      valid = this.#c.verify(m.validator, signBytes(m), m.signature);
     } catch {
       return false;
     }
+    if (valid && m.height > (this.#peerHeights.get(m.validator) ?? -1)) this.#peerHeights.set(m.validator, m.height);
+    return valid;
   }
 
   #safeHash(block: B): string | null {
