@@ -81,11 +81,11 @@ const keyBytes = new Map<string, Buffer>();
 function encodedKey(k: string): Buffer {
   let b = keyBytes.get(k);
   if (b === undefined) {
-    if (!k.isWellFormed()) throw new NotCanonical('text with a lone surrogate is not UTF-8');
-    const utf8 = Buffer.from(k, 'utf8');
-    const n = utf8.length;
-    const h = n < 24 ? [0x60 | n] : n < 0x100 ? [0x78, n] : n < 0x10000 ? [0x79, n >> 8, n & 0xff] : [0x7a, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
-    b = Buffer.concat([Buffer.from(h), utf8]);
+    // Encoded as text past the end of the output so far, copied out, and the output left as it was.
+    const start = at;
+    text(k);
+    b = Buffer.from(out.subarray(start, at));
+    at = start;
     if (keyBytes.size < 1024) keyBytes.set(k, b); // field names repeat; arbitrary user keys must not pile up
   }
   return b;
