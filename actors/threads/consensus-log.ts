@@ -6,7 +6,8 @@ import { decodeEntry } from '../../machines/chain.ts';
 
 /** The last characters of a DID: enough to tell replicas apart on one line. */
 const short = (did: unknown): string => (typeof did === 'string' ? `…${did.slice(-6)}` : String(did));
-const hex = (h: unknown): string => (h instanceof Uint8Array ? Buffer.from(h).toString('hex') : String(h)).slice(0, 12);
+/** The first characters of a block hash (hex already, in the READY events). */
+const shortHash = (h: unknown): string => String(h).slice(0, 12);
 
 interface RaftReadyData {
   hardState: { term: number; vote: string | null; commit: number } | null;
@@ -60,10 +61,10 @@ export function describeTendermintReady(data: unknown): unknown {
   const parts: string[] = [];
   const s = d.state;
   if (s) {
-    const lock = s.lockedRound >= 0 ? `, locked in round ${s.lockedRound} on ${hex(s.lockedHash)}` : '';
+    const lock = s.lockedRound >= 0 ? `, locked in round ${s.lockedRound} on ${shortHash(s.lockedHash)}` : '';
     parts.push(`height ${s.height} round ${s.round} ${s.step}${lock}, ${s.signed?.length ?? 0} signed`);
   }
-  for (const x of d.decided ?? []) parts.push(`decided ${x.height} in round ${x.round}: ${hex(x.hash)}`);
+  for (const x of d.decided ?? []) parts.push(`decided ${x.height} in round ${x.round}: ${shortHash(x.hash)}`);
   for (const e of d.evidence ?? []) parts.push(`evidence: ${short(e.validator)} ${e.kind} at ${e.height}/${e.round}`);
   return { summary: parts.join('; ') || 'nothing', ...d };
 }

@@ -215,10 +215,10 @@ export class Threads {
   async append(id: string, req: { kind: string; payload: Uint8Array; contentType: string; entryId?: string; returnOnAccept: boolean }, signal: AbortSignal): Promise<AppendResult> {
     // A daemon knows only the threads it was invited to: one it does not know, it does not replicate, and only
     // replicas may append (a non-member cannot tell a thread it is not in from one that does not exist).
-    if (THREAD_ID.test(id) && this.#o.store.head(THREAD_PREFIX + id) === 0) {
+    const snapshot = this.#find(id);
+    if (!snapshot) {
       throw new ApiError('PERMISSION_DENIED', `this daemon is not a replica of ${id} (no invite for it arrived here); only a thread's replicas may append`);
     }
-    const snapshot = this.#snapshot(id);
     const c = snapshot.context as ThreadContext;
     const state = threadStateOf(snapshot.value);
     if (state === 'declined') throw new ApiError('PERMISSION_DENIED', `this daemon declined to replicate ${id}; only replicas may append`);
@@ -289,12 +289,17 @@ export class Threads {
 
   // ── internals ──────────────────────────────────────────────────────────────────────────────────────────
 
-  /** The thread's state: its live machine's, or for a thread that ended here (declined, failed), folded from its log. */
+  /** The thread's state (see #find); NOT_FOUND when this daemon has none. */
   #snapshot(id: string): AnyMachineSnapshot {
-    if (!THREAD_ID.test(id)) throw invalid('thread_id', `${JSON.stringify(id.slice(0, 40))} is not a thread id (thr_…)`);
-    const snapshot = this.#machines.get(id)?.snapshot ?? foldStream(this.#o.store, THREAD_PREFIX + id, threadMachine).snapshot;
+    const snapshot = this.#find(id);
     if (!snapshot) throw notFound(`thread ${id}`);
     return snapshot;
+  }
+
+  /** The thread's state: its live machine's, or for a thread that ended here (declined, failed), folded from its log. */
+  #find(id: string): AnyMachineSnapshot | undefined {
+    if (!THREAD_ID.test(id)) throw invalid('thread_id', `${JSON.stringify(id.slice(0, 40))} is not a thread id (thr_…)`);
+    return this.#machines.get(id)?.snapshot ?? foldStream(this.#o.store, THREAD_PREFIX + id, threadMachine).snapshot;
   }
 
   #chain(c: ThreadContext): ChainStore {
