@@ -301,12 +301,27 @@ export class Transport {
   // concurrently; each reply is written when ready (the client matches it by `re`).
   private async serve(stream: Stream, conn: Connection): Promise<void> {
     const remoteDid = safeDid(conn.remotePeer);
-    const peerName = remoteDid || conn.remotePeer.toString();
+    await this.serveFrames(stream, remoteDid || conn.remotePeer.toString(), (bytes) => this.accept(stream, bytes, conn.remotePeer, remoteDid));
+  }
+
+  // Serves a stream of tells: every frame is checked like a request (rate limit, envelope, batch shape) and its
+  // handlers run; nothing is ever written back. A refused envelope is counted and dropped.
+  private async serveTells(stream: Stream, conn: Connection): Promise<void> {
+    const peerName = safeDid(conn.remotePeer) || conn.remotePeer.toString();
+    await this.serveFrames(stream, peerName, (bytes) => this.acceptTell(stream, bytes, conn.remotePeer, peerName));
+  }
+
+  /**
+   * Reads an inbound stream's frames and starts each (`start`: how many requests it started, and when they are
+   * done), with at most MAX_INFLIGHT_PER_STREAM requests at once: beyond, it stops reading and the stream's flow
+   * control pushes back. A frame too large or malformed is counted and ends the stream.
+   */
+  private async serveFrames(stream: Stream, peerName: string, start: (bytes: Uint8Array) => { weight: number; done: Promise<void> }): Promise<void> {
     const inflight = new Set<Promise<void>>();
     let load = 0; // requests being handled, a batch counting its inner requests
     try {
       for await (const bytes of readFrames(stream, this.maxBytes)) {
-        const job = this.accept(stream, bytes, conn.remotePeer, remoteDid);
+        const job = start(bytes);
         load += job.weight;
         // A failure that escaped the refusal path (e.g. a handler's payload that cannot be encoded) ends the stream.
         const p: Promise<void> = job.done.catch((e) => stream.abort(e as Error)).finally(() => {
@@ -325,50 +340,22 @@ export class Transport {
     }
   }
 
-  // Serves a stream of tells: every frame is checked like a request (rate limit, envelope, batch shape) and its
-  // handlers run in arrival order; nothing is ever written back. A refused envelope is counted and dropped.
-  private async serveTells(stream: Stream, conn: Connection): Promise<void> {
-    const remoteDid = safeDid(conn.remotePeer);
-    const peerName = remoteDid || conn.remotePeer.toString();
-    const key = conn.remotePeer.toString();
-    const inflight = new Set<Promise<void>>();
-    let load = 0;
+  /** One frame of tells: checked as `accept` checks a request; its handlers' results are dropped. */
+  private acceptTell(stream: Stream, bytes: Uint8Array, remote: PeerId, peerName: string): { weight: number; done: Promise<void> } {
+    if (this.overRate(stream, remote, peerName, 'tell')) return { weight: 1, done: Promise.resolve() };
+    let frame: OpenedFrame;
     try {
-      for await (const bytes of readFrames(stream, this.maxBytes)) {
-        if (!this.limiter.take(key, this.now())) {
-          this.reject('rate-limited', peerName, 'tell over the peer\'s rate');
-          stream.abort(new Error('rate limited'));
-          return;
-        }
-        let frame: OpenedFrame;
-        try {
-          frame = this.openFrame(bytes, conn.remotePeer);
-        } catch (err) {
-          if (!(err instanceof EnvelopeRejected || err instanceof Refused)) throw err;
-          this.reject(err.reason, peerName, err.message);
-          continue;
-        }
-        const { env } = frame;
-        const signal = AbortSignal.timeout(this.timeoutMs);
-        for (const e of frame.inner?.map((r) => innerEnvelope(env, r)) ?? [env]) {
-          const p: Promise<void> = this.runHandler(e, signal).then(() => undefined, (err: Refused) => {
-            this.reject(err.reason, env.from, err.message);
-          }).finally(() => {
-            inflight.delete(p);
-            load--;
-          });
-          inflight.add(p);
-          load++;
-        }
-        while (load >= MAX_INFLIGHT_PER_STREAM && inflight.size > 0) await Promise.race(inflight);
-      }
-      await Promise.all(inflight);
-      await stream.close();
+      frame = this.openFrame(bytes, remote);
     } catch (err) {
-      if (err instanceof FrameTooLarge) this.reject('too-large', peerName, err.message);
-      if (err instanceof FrameMalformed) this.reject('malformed', peerName, err.message);
-      stream.abort(err as Error);
+      if (!(err instanceof EnvelopeRejected || err instanceof Refused)) throw err;
+      this.reject(err.reason, peerName, err.message);
+      return { weight: 1, done: Promise.resolve() };
     }
+    const { env } = frame;
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    const envs = frame.inner?.map((r) => innerEnvelope(env, r)) ?? [env];
+    const handled = envs.map((e) => this.runHandler(e, signal).then(() => undefined, (err: Refused) => this.reject(err.reason, env.from, err.message)));
+    return { weight: envs.length, done: Promise.all(handled).then(() => undefined) };
   }
 
   /**
@@ -376,13 +363,7 @@ export class Transport {
    * requests it started. Synchronous up to the handlers, so the caller's in-flight count is right before it reads on.
    */
   private accept(stream: Stream, bytes: Uint8Array, remote: PeerId, remoteDid: string): { weight: number; done: Promise<void> } {
-    // Before anything costly: over its rate a peer gets no decoding, no verification and no signed answer — its
-    // stream is reset (what it had in flight fails and its sender retries later).
-    if (!this.limiter.take(remote.toString(), this.now())) {
-      this.reject('rate-limited', remoteDid || remote.toString(), 'envelope over the peer\'s rate');
-      stream.abort(new Error('rate limited'));
-      return { weight: 1, done: Promise.resolve() };
-    }
+    if (this.overRate(stream, remote, remoteDid || remote.toString(), 'envelope')) return { weight: 1, done: Promise.resolve() };
     let frame: OpenedFrame;
     try {
       frame = this.openFrame(bytes, remote);
@@ -392,6 +373,17 @@ export class Transport {
     const signal = AbortSignal.timeout(this.timeoutMs);
     if (frame.inner) return { weight: frame.inner.length, done: this.serveBatch(stream, frame.env, frame.inner, signal) };
     return { weight: 1, done: this.servePlain(stream, frame.env, signal) };
+  }
+
+  /**
+   * Takes a frame's rate token. Before anything costly: over its rate a peer gets no decoding, no verification and
+   * no signed answer — its stream is reset (what it had in flight fails and its sender retries later).
+   */
+  private overRate(stream: Stream, remote: PeerId, peerName: string, what: string): boolean {
+    if (this.limiter.take(remote.toString(), this.now())) return false;
+    this.reject('rate-limited', peerName, `${what} over the peer's rate`);
+    stream.abort(new Error('rate limited'));
+    return true;
   }
 
   /**
