@@ -20,7 +20,7 @@
 //   f = 0       a thread of one replica needs no log and no vote: a batch becomes its block at once (one commit)
 import type { EventStore } from '../../runtime/event-store.ts';
 import { decodeCanonical, encodeCanonical } from '../../runtime/canonical-cbor.ts';
-import { RaftCore, type Entry, type HardState, type Message, type Ready } from '../../machines/raft/index.ts';
+import { fromLeader, RaftCore, type Entry, type HardState, type Message, type Ready } from '../../machines/raft/index.ts';
 import { BLOCK_MAX_ENTRIES, decodeEntry, makeBlock } from '../../machines/chain.ts';
 import type { ReplicaOptions } from './replica-options.ts';
 
@@ -283,7 +283,7 @@ export class RaftReplica {
               for (const m of rd.messages) if (m.type === 'commit') this.#tellCommit(m, ours);
             }
             await persisted;
-            for (const m of rd.messages) if (!(leading && isLeaderNews(m))) this.#o.send(m.to, m);
+            for (const m of rd.messages) if (!(leading && fromLeader(m))) this.#o.send(m.to, m);
             await applied;
             if (rd.softState) {
               this.#leader = rd.softState.lead;
@@ -406,11 +406,6 @@ export class RaftReplica {
       }, BLOCK_WRITE_HOLD_MS);
     }
   }
-}
-
-/** What a leader says about its log and commit index: it may leave before the leader's own write is durable. */
-function isLeaderNews(m: Message): boolean {
-  return m.type === 'app' || m.type === 'heartbeat' || m.type === 'commit';
 }
 
 /** Rebuild the hard state and log from the READY events (later entries replace earlier ones from their index). */

@@ -54,6 +54,7 @@ import type {
   Status,
   VoteRequest,
 } from './types.ts';
+import { fromLeader } from './types.ts';
 
 const EMPTY_HARD_STATE: HardState = { term: 0, vote: null, commit: 0 };
 
@@ -194,13 +195,13 @@ export class RaftCore<P = Uint8Array> {
       }
       if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) {
         // A pre-vote is hypothetical: its term is the one the candidate would take, so nobody adopts it.
-      } else if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'commit') {
+      } else if (fromLeader(m)) {
         this.#becomeFollower(m.term, m.from);
       } else {
         this.#becomeFollower(m.term, null);
       }
     } else if (m.term < this.#term) {
-      if ((this.#checkQuorum || this.#preVote) && (m.type === 'app' || m.type === 'heartbeat' || m.type === 'commit')) {
+      if ((this.#checkQuorum || this.#preVote) && fromLeader(m)) {
         // A leader from an older term. With pre-vote/check-quorum our higher term would never reach it through
         // votes (they are refused or never sent), so tell it directly, and it steps down.
         this.#send({ type: 'appResp', to: m.from, term: this.#term, index: 0, reject: false, hintIndex: 0, hintTerm: 0 });

@@ -1,6 +1,7 @@
 // The Raft core's public surface: a pure replica (RaftCore) and the plain values it exchanges with its shell.
 // The contract (persist, then send, then apply, then advance) is stated at the top of core.ts.
 export { RaftCore } from './core.ts';
+export { fromLeader } from './types.ts';
 export type {
   AppendMessage,
   AppendResponse,

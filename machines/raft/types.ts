@@ -125,6 +125,12 @@ export type Message<P = Uint8Array> =
 
 export type MessageType = Message['type'];
 
+/** A leader's messages about its log and commit index (AppendEntries, heartbeat, commit notice): a receiver takes
+ *  their sender as leader, and a shell may send them before the leader's own write is durable. */
+export function fromLeader(m: Message<unknown>): m is AppendMessage<unknown> | HeartbeatMessage | CommitMessage {
+  return m.type === 'app' || m.type === 'heartbeat' || m.type === 'commit';
+}
+
 // ── Output ───────────────────────────────────────────────────────────────────────────────────────────────
 
 /**
