@@ -26,6 +26,12 @@ export function unary<Req, Res>(
   return (call, callback) => {
     Promise.resolve()
       .then(() => fn(call.request, call))
+      .finally(() => {
+        // grpc-js emits 'cancelled' after a normal end too (see stream.ts). Once answered, the handler waits for
+        // nothing, so its cancel listeners go unrun: an abort would build a DOMException with a stack trace and
+        // run every listener on the signal, on every call.
+        call.removeAllListeners('cancelled');
+      })
       .then((res) => callback(null, res), (err: unknown) => callback(toStatusError(err, internalLogger(ctx, method))));
   };
 }
