@@ -2,6 +2,9 @@
 //
 // Every stream is a gap-free sequence 1, 2, 3, … . An append writes its events together with any side rows
 // (pending effects, timers, indexes) in ONE transaction, so a crash leaves either all of it or none of it.
+// A stream may be rebased: an append with `rebase` writes events that summarise everything before them (e.g. a
+// compacted log) and deletes the stream's earlier events in the same transaction. Sequence numbers go on counting
+// (the head never goes back); reading starts at the first event left.
 // Durable by default: `overlappingSync` is off, so an append's promise resolves only after LMDB has fsynced
 // the commit — it survives `kill -9` and power loss. lmdb-js batches every write issued in one event-loop turn
 // into one transaction and one fsync, which is what keeps durable appends fast under concurrency.
@@ -102,12 +105,14 @@ export class EventStore {
   /**
    * Append events to a stream atomically, with side rows in the same transaction.
    * `expectedHead` (optional) makes the append conditional: it fails with StreamConflictError if another
-   * append got there first. Resolves with the sequence number of the last event once it is durable.
+   * append got there first. `rebase`: the events appended summarise every earlier event of the stream, which are
+   * deleted in the same transaction (a crash leaves the old events or the summary, never neither).
+   * Resolves with the sequence number of the last event once it is durable.
    */
   async append(
     stream: string,
     events: NewEvent[],
-    options: { expectedHead?: number; rows?: RowOp[]; snapshot?: Snapshot } = {},
+    options: { expectedHead?: number; rows?: RowOp[]; snapshot?: Snapshot; rebase?: boolean } = {},
   ): Promise<number> {
     if (stream.length === 0 || stream.length > 200) throw new Error(`bad stream name "${stream}"`);
     // Encode before the transaction: LMDB's write thread holds the write lock while the callback runs on our
@@ -123,6 +128,10 @@ export class EventStore {
       const head = this.#heads.get(stream) ?? 0;
       if (options.expectedHead !== undefined && options.expectedHead !== head) {
         throw new StreamConflictError(stream, options.expectedHead, head);
+      }
+      if (options.rebase) {
+        const earlier = [...this.#events.getKeys({ start: [stream, 0], end: [stream, head + 1] })];
+        for (const key of earlier) this.#events.remove(key);
       }
       let seq = head;
       for (const bytes of encoded) this.#events.put([stream, ++seq], bytes);
@@ -145,7 +154,7 @@ export class EventStore {
     await this.append('~rows', [], { rows });
   }
 
-  /** Events of a stream from `fromSeq` (inclusive), in order. */
+  /** Events of a stream from `fromSeq` (inclusive), in order; of a rebased stream, those left (see `rebase`). */
   *read(stream: string, fromSeq = 1): Generator<StoredEvent> {
     for (const { key, value } of this.#events.getRange({ start: [stream, fromSeq], end: [stream, Number.MAX_SAFE_INTEGER] })) {
       yield this.#decodeEvent(stream, key[1] as number, value);

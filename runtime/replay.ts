@@ -18,9 +18,9 @@ export interface ReplayStep {
 
 /**
  * `machine` folds the stream (state after each event); a stream without one may have `describe`, which turns an
- * event's data into what a person reads (e.g. bytes decoded, with a `summary` line).
+ * event's data (and type) into what a person reads (e.g. bytes decoded, with a `summary` line).
  */
-export function* replayStream(store: EventStore, stream: string, machine: AnyStateMachine | undefined, describe?: (data: unknown) => unknown): Generator<ReplayStep> {
+export function* replayStream(store: EventStore, stream: string, machine: AnyStateMachine | undefined, describe?: (data: unknown, type: string) => unknown): Generator<ReplayStep> {
   let snapshot: AnyMachineSnapshot | undefined;
   for (const e of store.read(stream)) {
     let s: Step | undefined;
@@ -33,7 +33,7 @@ export function* replayStream(store: EventStore, stream: string, machine: AnySta
       seq: e.seq,
       type: e.type,
       at: e.at,
-      event: describe ? describe(e.data) : e.data,
+      event: describe ? describe(e.data, e.type) : e.data,
       state: state?.value ?? null,
       context: state?.context ?? null,
       effects: s?.effects.map((x) => x.type) ?? [],

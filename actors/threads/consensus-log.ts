@@ -1,6 +1,7 @@
 // What `replay thread-raft/<id>` and `replay thread-tm/<id>` show for each READY event: a one-line summary of the
-// consensus state it made durable, beside the event itself (Raft batches decoded into their entries). Reading
-// only: a log that does not decode is described as such.
+// consensus state it made durable, beside the event itself (Raft batches decoded into their entries); and for a
+// Raft BASE event (the log compacted: it replaced every event before it), where the log now starts. Reading only:
+// a log that does not decode is described as such.
 import { decodeCanonical } from '../../runtime/canonical-cbor.ts';
 import { decodeEntry } from '../../machines/chain.ts';
 
@@ -14,12 +15,25 @@ interface RaftReadyData {
   entries: [number, number, Uint8Array | null][];
 }
 
-/** A Raft READY: the hard state, and the log entries written (each a batch of signed thread entries). */
-export function describeRaftReady(data: unknown): unknown {
+interface RaftBaseData extends RaftReadyData {
+  base: { index: number; term: number };
+}
+
+/**
+ * A Raft READY: the hard state, and the log entries written (each a batch of signed thread entries). A BASE
+ * (`type`): the index and term the log was compacted to, the entries kept after it, and the hard state.
+ */
+export function describeRaftEvent(data: unknown, type: string): unknown {
   const d = data as RaftReadyData;
-  const parts: string[] = [];
-  if (d.hardState) parts.push(`term ${d.hardState.term}, vote ${d.hardState.vote ? short(d.hardState.vote) : 'none'}, commit ${d.hardState.commit}`);
+  const hardState = d.hardState && `term ${d.hardState.term}, vote ${d.hardState.vote ? short(d.hardState.vote) : 'none'}, commit ${d.hardState.commit}`;
   const entries = Array.isArray(d.entries) ? d.entries.map(([index, term, bytes]) => ({ index, term, ...batchOf(bytes) })) : [];
+  if (type === 'BASE') {
+    const { base } = d as RaftBaseData;
+    const kept = entries.length === 1 ? '1 entry kept' : `${entries.length} entries kept`;
+    const summary = `log compacted to index ${base?.index} (term ${base?.term}); ${kept}; hard state ${hardState ?? 'none'}`;
+    return { summary, ...d, entries };
+  }
+  const parts = hardState ? [hardState] : [];
   if (entries.length > 0) {
     const written = entries.flatMap((e) => e.entries ?? []);
     const [first, last] = [entries[0]!, entries[entries.length - 1]!];

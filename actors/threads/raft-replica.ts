@@ -6,6 +6,11 @@
 //   persisted   stream `thread-raft/<id>`: one READY event per Ready that must be durable (hard state and entries,
 //               with the core's truncation rule: entries[0].index ≤ the last one means "replace from there");
 //               replaying it rebuilds the core's state, and `replay thread-raft/<id>` shows the consensus log
+//   compaction  once COMPACT_AFTER_ENTRIES entries (or COMPACT_AFTER_BYTES written) can go — applied to the chain
+//               (`raft-applied`) and held by every replica (the core's `compactable`) — one BASE event (the last
+//               hard state written, the base (index, term), the entries after it) replaces the stream's earlier
+//               events in the same transaction, and the core drops them: memory and restart time stay bounded.
+//               A replica that is down holds compaction back; one that lost its disk must be re-created
 //   a batch     one Raft entry = { proposer, time, entries: [signed entry bytes…] }: the replica that took the
 //               appends, its clock, and the entries, each signed by its author. Appends accepted in one turn, or
 //               while the previous Ready is being written, share a batch (group commit)
@@ -20,7 +25,7 @@
 //   f = 0       a thread of one replica needs no log and no vote: a batch becomes its block at once (one commit)
 import type { EventStore } from '../../runtime/event-store.ts';
 import { decodeCanonical, encodeCanonical } from '../../runtime/canonical-cbor.ts';
-import { fromLeader, RaftCore, type Entry, type HardState, type Message, type Ready } from '../../machines/raft/index.ts';
+import { fromLeader, RaftCore, type Entry, type HardState, type LogPosition, type Message, type PersistedState, type Ready, type Status } from '../../machines/raft/index.ts';
 import { BLOCK_MAX_ENTRIES, decodeEntry, makeBlock } from '../../machines/chain.ts';
 import type { ReplicaOptions } from './replica-options.ts';
 
@@ -42,6 +47,14 @@ const MAX_MESSAGE_BYTES = 512 * 1024;
 const COMMIT_HOLD_MS = 10;
 /** How long a block decided from the Raft log may wait to be written with the next Raft write (#applyBatch). */
 const BLOCK_WRITE_HOLD_MS = 10;
+/**
+ * Compact the log when this many entries can go, or when this many entry bytes were written since the last
+ * compaction (whichever comes first), if any can go: the count bounds the events replayed at a restart, the bytes
+ * bound memory when batches are large (a batch may be up to MAX_BATCH_BYTES). Each compaction costs one write of
+ * the entries kept (those not yet on every replica: normally a round trip's worth).
+ */
+const COMPACT_AFTER_ENTRIES = 1_000;
+const COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
 
 export interface RaftReplicaOptions extends ReplicaOptions {
   random: () => number;
@@ -49,6 +62,20 @@ export interface RaftReplicaOptions extends ReplicaOptions {
   send(to: string, message: Message): void;
   /** Campaign at once (the creator of a new thread). */
   campaign: boolean;
+  /** When to compact the log (tests lower it); default COMPACT_AFTER_ENTRIES / COMPACT_AFTER_BYTES. */
+  compactAfter?: { entries: number; bytes: number };
+}
+
+/** The data of the stream's events: READY (what one Ready made durable) and BASE (the log compacted so far). */
+type LoggedEntry = [index: number, term: number, data: Uint8Array | null];
+interface ReadyEventData {
+  hardState: HardState | null;
+  entries: LoggedEntry[];
+}
+interface BaseEventData {
+  hardState: HardState;
+  base: LogPosition;
+  entries: LoggedEntry[];
 }
 
 interface Batch {
@@ -90,8 +117,13 @@ export class RaftReplica {
   #commitTimer: unknown;
   #blockWriteTimer: unknown;
   #stopped = false;
-  /** The last log index written (a truncation can lower it). */
+  /** The last log index written (a truncation can lower it), and the last hard state written. */
   #durableIndex = 0;
+  #durableHardState: HardState;
+  /** Entry bytes written since the last compaction (COMPACT_AFTER_BYTES). */
+  #bytesSinceBase = 0;
+  /** Followers the leader cannot catch up (their entries were compacted), already reported. */
+  #stranded = new Set<string>();
   /** f = 0: entries waiting for the block being written. */
   #solo: Accepted[] = [];
   #soloWriting = false;
@@ -101,13 +133,14 @@ export class RaftReplica {
   constructor(options: RaftReplicaOptions) {
     this.#o = options;
     this.#stream = RAFT_PREFIX + options.thread;
-    const { hardState, entries } = recoverLog(options.store, this.#stream);
-    const applied = Math.min(options.store.getRow<number>('index', ['raft-applied', options.thread]) ?? 0, entries.length);
-    this.#durableIndex = entries.length;
+    const { hardState, base, entries } = recoverLog(options.store, this.#stream);
+    this.#durableIndex = base.index + entries.length;
+    this.#durableHardState = hardState;
+    const applied = Math.min(this.#appliedToChain(), this.#durableIndex);
     this.#core = new RaftCore({
       id: options.self, peers: options.replicas, electionTicks: ELECTION_TICKS, heartbeatTicks: HEARTBEAT_TICKS, random: options.random, applied,
       maxBytesPerMessage: MAX_MESSAGE_BYTES, entrySize: (data) => data.length,
-    }, { hardState, entries });
+    }, { hardState, base, entries });
     for (const { key, value } of options.store.rows<Uint8Array>('index', ['pending', options.thread])) {
       this.#pending.set(String(key[2]), { bytes: value, proposedAt: 0 });
     }
@@ -124,6 +157,11 @@ export class RaftReplica {
 
   get leader(): string | null {
     return this.#leader;
+  }
+
+  /** The Raft core's status (its log's base and length, the compactable index…), for diagnostics and tests. */
+  status(): Status {
+    return this.#core.status();
   }
 
   stop(): void {
@@ -290,6 +328,9 @@ export class RaftReplica {
               this.#leading = rd.softState.role === 'leader';
             }
             this.#core.advance(rd);
+            // Between Readies nothing is being written to the log: the one safe point to rewrite it. Never once
+            // stopped: a restarted shell may already be writing the same stream.
+            if (!this.#stopped) await this.#maybeCompact();
           }
         } while (this.#again && !this.#stopped);
       } catch (err) {
@@ -339,12 +380,51 @@ export class RaftReplica {
     // A commit index alone may be written lazily (it is re-learned); terms, votes and entries must be durable first.
     if (!rd.mustSync) return;
     this.#o.chain.flushWrites(); // decided blocks waiting for a write: this one (same turn, same fsync)
-    await this.#o.store.append(this.#stream, [{
-      type: 'READY', at: this.#o.clock.now(),
-      data: { hardState: rd.hardState ?? null, entries: rd.entries.map((e) => [e.index, e.term, e.data]) },
-    }]);
+    const data: ReadyEventData = { hardState: rd.hardState ?? null, entries: rd.entries.map(logged) };
+    await this.#o.store.append(this.#stream, [{ type: 'READY', at: this.#o.clock.now(), data }]);
     const last = rd.entries[rd.entries.length - 1];
     if (last) this.#durableIndex = last.index;
+    if (rd.hardState) this.#durableHardState = rd.hardState;
+    for (const e of rd.entries) this.#bytesSinceBase += e.data?.length ?? 0;
+  }
+
+  /** The last Raft index whose block is durable in the chain (entries after it are applied again after a restart). */
+  #appliedToChain(): number {
+    return this.#o.store.getRow<number>('index', ['raft-applied', this.#o.thread]) ?? 0;
+  }
+
+  /**
+   * Called between Readies (no log write in flight): compact the log if enough of it can go. One BASE event holds
+   * what the stream's events made durable — the last hard state written, the base, the entries after it up to the
+   * last one written — and replaces them in one transaction (so a crash leaves the old events or the BASE); the
+   * core drops the entries once it is durable. Also reports, once, followers the leader can no longer catch up.
+   */
+  async #maybeCompact(): Promise<void> {
+    const st = this.#core.status();
+    this.#reportStranded(st.needCompactedEntries, st.base.index + 1);
+    const limits = this.#o.compactAfter ?? { entries: COMPACT_AFTER_ENTRIES, bytes: COMPACT_AFTER_BYTES };
+    const compactable = st.compactable - st.base.index;
+    if (compactable <= 0 || (compactable < limits.entries && this.#bytesSinceBase < limits.bytes)) return;
+    // The log in memory up to its persisted index is exactly what the events hold — unless a conflicting suffix
+    // was overwritten in memory and not yet on disk (the persisted index then fell below the last one written):
+    // compact at a later Ready. Only blocks already durable in the chain may lose their entries.
+    if (st.persistedIndex !== this.#durableIndex) return;
+    const index = Math.min(st.compactable, st.persistedIndex, this.#appliedToChain());
+    if (index <= st.base.index) return;
+    const [at, ...kept] = this.#core.entries(index, st.persistedIndex);
+    const data: BaseEventData = { hardState: this.#durableHardState, base: { index, term: at!.term }, entries: kept.map(logged) };
+    await this.#o.store.append(this.#stream, [{ type: 'BASE', at: this.#o.clock.now(), data }], { rebase: true });
+    this.#core.compact(index);
+    this.#bytesSinceBase = 0;
+    this.#o.log('debug', 'raft: log compacted', { thread: this.#o.thread, index, kept: kept.length });
+  }
+
+  #reportStranded(followers: readonly string[], firstIndex: number): void {
+    for (const id of followers) {
+      if (this.#stranded.has(id)) continue;
+      this.#o.log('error', `raft: replica ${id} needs entries below ${firstIndex}, which were compacted; re-create that replica`, { thread: this.#o.thread });
+    }
+    this.#stranded = new Set(followers);
   }
 
   async #apply(e: Entry): Promise<void> {
@@ -408,18 +488,28 @@ export class RaftReplica {
   }
 }
 
-/** Rebuild the hard state and log from the READY events (later entries replace earlier ones from their index). */
-function recoverLog(store: EventStore, stream: string): { hardState: HardState; entries: Entry[] } {
+const logged = (e: Entry): LoggedEntry => [e.index, e.term, e.data];
+
+/**
+ * Rebuild the hard state and log from the stream: a BASE (the first event, if the log was ever compacted) sets all
+ * three, then each READY's entries replace the log's from their index on.
+ */
+function recoverLog(store: EventStore, stream: string): Required<PersistedState> {
   let hardState: HardState = { term: 0, vote: null, commit: 0 };
-  const entries: Entry[] = [];
+  let base: LogPosition = { index: 0, term: 0 };
+  let entries: Entry[] = [];
   for (const e of store.read(stream)) {
-    const d = e.data as { hardState: HardState | null; entries: [number, number, Uint8Array | null][] };
+    const d = e.data as ReadyEventData | BaseEventData;
+    if (e.type === 'BASE') {
+      base = (d as BaseEventData).base;
+      entries = [];
+    }
     if (d.hardState) hardState = d.hardState;
     for (const [index, term, data] of d.entries) {
-      entries.length = Math.min(entries.length, index - 1);
+      entries.length = Math.min(entries.length, index - base.index - 1);
       entries.push({ index, term, data });
     }
   }
-  return { hardState, entries };
+  return { hardState, base, entries };
 }
 

@@ -4,8 +4,9 @@
 //
 // n = 2f+1 replicas (a fixed list of ids) tolerate f crashes. Implemented: leader election with pre-vote and
 // check-quorum, log replication with batching, pipelining (a bounded in-flight window per follower) and fast
-// backtracking, proposal forwarding from followers, and recovery from persisted state. Not implemented:
-// membership changes, snapshots/log compaction, read-index/lease reads, leadership transfer.
+// backtracking, proposal forwarding from followers, recovery from persisted state, and log compaction without
+// snapshots (below). Not implemented: membership changes, InstallSnapshot, read-index/lease reads, leadership
+// transfer.
 //
 // ── The contract with the shell ─────────────────────────────────────────────────────────────────────────
 //
@@ -34,6 +35,18 @@
 // A restarted replica is built from its persisted hard state and log (plus `config.applied`, the state machine's
 // position); it starts as a follower, re-learns the leader, and the leader's probing brings its log up to date.
 // A replica alone in its cluster (f = 0) makes itself leader as soon as it is created, new or restarted.
+//
+// ── Log compaction, without snapshots ───────────────────────────────────────────────────────────────────
+//
+// There is no InstallSnapshot: a replica drops only entries that no leader, now or later, can ever need to send.
+// The leader knows each follower's durable match index; min(its own persisted index, every follower's match),
+// capped by its commit index, is held by every replica and committed (so in every future leader's log, where
+// every follower's log already matches it). It carries that index on every app, heartbeat and commit message
+// (`compactable`); a follower keeps the highest it has seen (volatile: re-learned after a restart). The shell
+// reads `status().compactable` (that index, capped by what it has applied), persists the compacted log (the base
+// and the entries after it), and calls `compact(index)`. A replica that is down holds compaction back everywhere
+// (as etcd's raft without snapshots); one that lost its disk can never be caught up: the leader stops sending it
+// entries and lists it in `status().needCompactedEntries`, and it must be re-created.
 import { RaftLog } from './log.ts';
 import { Progress } from './progress.ts';
 import type {
@@ -97,6 +110,8 @@ export class RaftCore<P = Uint8Array> {
   #broadcastPending = false;
   #msgs: Message<P>[] = [];
   #applied: number;
+  /** The highest index known to be held durably by every replica and committed (only grows; see the header). */
+  #compactable = 0;
   #prevHard: HardState;
   #prevSoft: SoftState = { role: 'follower', lead: null };
   #inProgress: InProgress<P> | null = null;
@@ -124,13 +139,18 @@ export class RaftCore<P = Uint8Array> {
 
     const hs = persisted?.hardState ?? EMPTY_HARD_STATE;
     const entries = persisted?.entries ?? [];
+    const base = persisted?.base ?? { index: 0, term: 0 };
     const applied = config.applied ?? 0;
-    if (applied > entries.length) throw new Error(`raft: applied ${applied} is beyond the persisted log`);
+    if (applied > base.index + entries.length) throw new Error(`raft: applied ${applied} is beyond the persisted log`);
+    // Entries are compacted only once applied: a state machine behind the base lost what no log holds any more.
+    if (applied < base.index) throw new Error(`raft: applied ${applied} is below the compacted log's base ${base.index}`);
     this.#term = hs.term;
     this.#vote = hs.vote;
     // Applied entries were committed, even if the commit index itself was written lazily and lost.
-    this.#log = new RaftLog(entries, Math.max(hs.commit, applied));
+    this.#log = new RaftLog(entries, Math.max(hs.commit, applied), base);
     this.#applied = applied;
+    // What was compacted was held by every replica (the one fact about it this replica can vouch for at once).
+    this.#compactable = base.index;
     this.#prevHard = hs;
     this.#resetRandomizedElectionTimeout();
     // Alone (f = 0), there is no one to wait for or to disturb: lead at once, on creation and on every restart.
@@ -216,6 +236,8 @@ export class RaftCore<P = Uint8Array> {
       this.#handleVoteRequest(m);
       return;
     }
+    // What every replica holds stays held (committed entries are never overwritten): keep the highest value heard.
+    if (fromLeader(m) && m.compactable !== undefined) this.#compactable = Math.max(this.#compactable, m.compactable);
     switch (this.#role) {
       case 'leader':
         this.#stepLeader(m);
@@ -285,6 +307,17 @@ export class RaftCore<P = Uint8Array> {
     if (this.#role === 'leader' && this.#maybeCommit()) this.#broadcastAppend();
   }
 
+  /**
+   * Drop the log's entries up to `index`, once the shell has persisted the log without them (its base and the
+   * entries after it). Throws above `status().compactable`: an entry not yet applied here, or that some replica
+   * may not hold, could still be needed.
+   */
+  compact(index: number): void {
+    const limit = this.#compactableIndex();
+    if (index > limit) throw new Error(`raft: cannot compact to ${index}: only entries up to ${limit} are applied and held by every replica`);
+    this.#log.compact(index);
+  }
+
   status(): Status {
     return {
       id: this.id,
@@ -296,11 +329,14 @@ export class RaftCore<P = Uint8Array> {
       applied: this.#applied,
       lastIndex: this.#log.lastIndex,
       persistedIndex: this.#log.persisted,
+      base: this.#log.base,
+      compactable: this.#compactableIndex(),
+      needCompactedEntries: this.#role === 'leader' ? this.#others.filter((p) => this.#needsCompacted(this.#progress.get(p)!)) : [],
     };
   }
 
-  /** The in-memory log from `lo` to `hi` (inclusive; default: all of it), for diagnostics and tests. */
-  entries(lo = 1, hi = this.#log.lastIndex): Entry<P>[] {
+  /** The in-memory log from `lo` to `hi` (inclusive; default: all of it, from just after the base), for diagnostics and tests. */
+  entries(lo = this.#log.base.index + 1, hi = this.#log.lastIndex): Entry<P>[] {
     return this.#log.slice(lo, hi);
   }
 
@@ -418,7 +454,7 @@ export class RaftCore<P = Uint8Array> {
       this.#heartbeatElapsed = 0;
       for (const to of this.#others) {
         const pr = this.#progress.get(to)!;
-        this.#send({ type: 'heartbeat', to, term: this.#term, commit: Math.min(pr.match, this.#log.committed) });
+        this.#send({ type: 'heartbeat', to, term: this.#term, commit: Math.min(pr.match, this.#log.committed), compactable: this.#compactable });
       }
     }
   }
@@ -548,7 +584,7 @@ export class RaftCore<P = Uint8Array> {
         this.#sendAppends(to, true);
       } else if (!pr.isPaused()) {
         const prevIndex = pr.next - 1;
-        this.#send({ type: 'commit', to, term: this.#term, prevIndex, prevTerm: this.#log.term(prevIndex), commit: this.#log.committed });
+        this.#send({ type: 'commit', to, term: this.#term, prevIndex, prevTerm: this.#log.term(prevIndex), commit: this.#log.committed, compactable: this.#compactable });
       }
     }
   }
@@ -565,7 +601,8 @@ export class RaftCore<P = Uint8Array> {
 
   #sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
     const pr = this.#progress.get(to)!;
-    if (pr.isPaused()) return false;
+    // A follower that needs compacted entries can never be caught up (status says so); heartbeats still go to it.
+    if (pr.isPaused() || this.#needsCompacted(pr)) return false;
     const prevIndex = pr.next - 1;
     const entries = this.#log.slice(pr.next, prevIndex + this.#maxEntries);
     if (this.#entrySize !== undefined && this.#maxBytes !== Infinity) {
@@ -588,20 +625,35 @@ export class RaftCore<P = Uint8Array> {
       prevTerm: this.#log.term(prevIndex),
       entries,
       commit: this.#log.committed,
+      compactable: this.#compactable,
     };
     this.#send(msg);
     pr.sent(entries.length, prevIndex + entries.length);
     return true;
   }
 
-  /** Commit the highest index a quorum holds durably — if it is from this term (§5.4.2, Figure 8). */
+  /**
+   * Commit the highest index a quorum holds durably — if it is from this term (§5.4.2, Figure 8). Called whenever
+   * what the replicas hold changes, so it also moves the index that all of them hold (and that is committed).
+   */
   #maybeCommit(): boolean {
     const matches = [this.#log.persisted];
     for (const pr of this.#progress.values()) matches.push(pr.match);
     matches.sort((a, b) => b - a);
     const index = matches[this.#quorum - 1];
-    if (index > this.#log.committed && this.#log.term(index) === this.#term) return this.#log.commitTo(index);
-    return false;
+    const committed = index > this.#log.committed && this.#log.term(index) === this.#term && this.#log.commitTo(index);
+    this.#compactable = Math.max(this.#compactable, Math.min(matches[matches.length - 1], this.#log.committed));
+    return committed;
+  }
+
+  /** What `compact` accepts: held by every replica and committed, and applied here. */
+  #compactableIndex(): number {
+    return Math.min(this.#compactable, this.#applied);
+  }
+
+  /** Whether the next entry `pr`'s follower needs is at or below the base: gone from this log. */
+  #needsCompacted(pr: Progress): boolean {
+    return pr.next <= this.#log.base.index;
   }
 
   #handleAppend(m: AppendMessage<P>): void {

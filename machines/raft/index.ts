@@ -10,6 +10,7 @@ export type {
   HardState,
   HeartbeatMessage,
   HeartbeatResponse,
+  LogPosition,
   Message,
   MessageType,
   NodeId,

@@ -1,41 +1,53 @@
-// The replicated log as one replica holds it in memory, with three marks:
+// The replicated log as one replica holds it in memory, with four marks:
 //
-//   1 ……… persisted ……… committed? ……… unsent-1 │ unsent ……… last
-//   └─ durable (acknowledged by advance) ─┘        └─ not yet handed to a Ready ─┘
+//   base │ base+1 ……… persisted ……… committed? ……… unsent-1 │ unsent ……… last
+//        └─ durable (acknowledged by advance) ─┘             └─ not yet handed to a Ready ─┘
 //
+// `base` is the last entry compacted away (index 0, term 0 until the first compaction): the entries up to it are
+// gone, but its term is kept, so an append right after it can still be checked (log matching) and an empty log still says
+// how up to date it is (the election restriction). Only committed, durable entries are compacted, and the core
+// compacts only what every replica holds (see RaftCore.compact), so no one needs them again.
 // `persisted` is what this replica may promise (a leader counts itself toward a quorum only up to it);
 // `unsentFrom` is where the next Ready's entries start (lowered when a conflicting suffix is overwritten, so the
-// shell deletes it from disk too); `committed` only grows. The whole log stays in memory: there are no snapshots
-// or compaction (a shell that needs them truncates below its applied index and adds a snapshot message later).
-import type { Entry } from './types.ts';
+// shell deletes it from disk too); `committed` only grows.
+import type { Entry, LogPosition } from './types.ts';
+
+const EMPTY_PREFIX: LogPosition = { index: 0, term: 0 };
 
 export class RaftLog<P> {
-  /** entries[i - 1] has index i. */
+  #base: LogPosition;
+  /** entries[i] has index base.index + 1 + i. */
   readonly #entries: Entry<P>[];
   #committed: number;
   #persisted: number;
   #unsentFrom: number;
 
-  constructor(entries: readonly Entry<P>[] = [], committed = 0) {
+  constructor(entries: readonly Entry<P>[] = [], committed = 0, base: LogPosition = EMPTY_PREFIX) {
     entries.forEach((e, i) => {
-      if (e.index !== i + 1) throw new Error(`raft log: persisted entry ${i} has index ${e.index}, want ${i + 1}`);
-      if (i > 0 && e.term < entries[i - 1].term) throw new Error(`raft log: term goes down at index ${e.index}`);
+      const want = base.index + 1 + i;
+      if (e.index !== want) throw new Error(`raft log: persisted entry ${i} has index ${e.index}, want ${want}`);
+      if (e.term < (i === 0 ? base.term : entries[i - 1].term)) throw new Error(`raft log: term goes down at index ${e.index}`);
     });
-    if (committed > entries.length) {
-      throw new Error(`raft log: commit ${committed} is beyond the persisted log (last index ${entries.length})`);
-    }
+    const last = base.index + entries.length;
+    if (committed > last) throw new Error(`raft log: commit ${committed} is beyond the persisted log (last index ${last})`);
+    this.#base = base;
     this.#entries = entries.slice();
-    this.#committed = committed;
-    this.#persisted = entries.length;
-    this.#unsentFrom = entries.length + 1;
+    // Compacted entries were committed, even if the commit index itself was written lazily and lost.
+    this.#committed = Math.max(committed, base.index);
+    this.#persisted = last;
+    this.#unsentFrom = last + 1;
+  }
+
+  get base(): LogPosition {
+    return this.#base;
   }
 
   get lastIndex(): number {
-    return this.#entries.length;
+    return this.#base.index + this.#entries.length;
   }
 
   get lastTerm(): number {
-    return this.term(this.#entries.length);
+    return this.term(this.lastIndex);
   }
 
   get committed(): number {
@@ -46,10 +58,10 @@ export class RaftLog<P> {
     return this.#persisted;
   }
 
-  /** The term of the entry at `index` (0 for index 0), or -1 when this log has no such entry. */
+  /** The term of the entry at `index` (the base's included), or -1 when this log has no such entry or compacted it. */
   term(index: number): number {
-    if (index === 0) return 0;
-    const e = this.#entries[index - 1];
+    if (index === this.#base.index) return this.#base.term;
+    const e = this.#entries[index - this.#base.index - 1];
     return e === undefined ? -1 : e.term;
   }
 
@@ -63,9 +75,14 @@ export class RaftLog<P> {
     return lastTerm > myTerm || (lastTerm === myTerm && lastIndex >= this.lastIndex);
   }
 
-  /** Entries lo..hi inclusive (clamped to the log). The returned array is fresh; the entries are shared (immutable). */
+  /**
+   * Entries lo..hi inclusive (hi clamped to the log). The returned array is fresh; the entries are shared
+   * (immutable). Asking for a compacted entry is a bug of the caller, so it throws.
+   */
   slice(lo: number, hi: number): Entry<P>[] {
-    return this.#entries.slice(Math.max(lo, 1) - 1, Math.min(hi, this.lastIndex));
+    if (lo <= this.#base.index && lo <= hi) throw new Error(`raft log: entries up to ${this.#base.index} were compacted (asked from ${lo})`);
+    const offset = this.#base.index + 1;
+    return this.#entries.slice(lo - offset, Math.min(hi, this.lastIndex) - offset + 1);
   }
 
   /**
@@ -79,7 +96,7 @@ export class RaftLog<P> {
     if (first <= this.#committed) {
       throw new Error(`raft log: overwriting committed entry ${first} (committed ${this.#committed})`);
     }
-    this.#entries.length = first - 1;
+    this.#entries.length = first - this.#base.index - 1;
     for (const e of entries) this.#entries.push(e);
     if (first <= this.#persisted) this.#persisted = first - 1;
     if (first < this.#unsentFrom) this.#unsentFrom = first;
@@ -89,7 +106,7 @@ export class RaftLog<P> {
    * A follower's AppendEntries (§5.3): if our log matches the leader's at (prevIndex, prevTerm), adopt `entries`,
    * truncating only from the first real conflict (a stale, reordered message must not cut off newer entries), and
    * advance the commit index — but never past the last entry this message vouches for. Returns that last index,
-   * or null when the logs do not match at prevIndex.
+   * or null when the logs do not match at prevIndex (or prevIndex is below our base: the caller answers those).
    */
   maybeAppend(prevIndex: number, prevTerm: number, leaderCommit: number, entries: readonly Entry<P>[]): number | null {
     if (!this.matchTerm(prevIndex, prevTerm)) return null;
@@ -108,10 +125,11 @@ export class RaftLog<P> {
 
   /**
    * The last index ≤ `index` whose term is ≤ `term`, with that term: no entry above it can match a log whose entry
-   * at `index` has term `term` (terms only grow along a log), so a prober can jump straight there.
+   * at `index` has term `term` (terms only grow along a log), so a prober can jump straight there. When even the
+   * base's term is higher, the answer is among the compacted entries: (0, 0), the one guess that is always low enough.
    */
   findConflictByTerm(index: number, term: number): [number, number] {
-    for (let i = Math.min(index, this.lastIndex); i > 0; i--) {
+    for (let i = Math.min(index, this.lastIndex); i >= this.#base.index; i--) {
       const t = this.term(i);
       if (t <= term) return [i, t];
     }
@@ -123,6 +141,20 @@ export class RaftLog<P> {
     if (index > this.lastIndex) throw new Error(`raft log: commit ${index} beyond last index ${this.lastIndex}`);
     this.#committed = index;
     return true;
+  }
+
+  /**
+   * Drop the entries up to `index`, which becomes the base. Only committed entries that are durable here may go
+   * (the caller — RaftCore.compact — also makes sure every replica holds them).
+   */
+  compact(index: number): void {
+    if (index <= this.#base.index) return;
+    if (index > this.#committed || index > this.#persisted) {
+      throw new Error(`raft log: cannot compact to ${index}: committed ${this.#committed}, persisted ${this.#persisted}`);
+    }
+    const dropped = index - this.#base.index;
+    this.#base = { index, term: this.term(index) };
+    this.#entries.splice(0, dropped);
   }
 
   hasUnsent(): boolean {

@@ -24,9 +24,19 @@ export interface HardState {
   readonly commit: number;
 }
 
-/** What a replica recovers from: its last persisted hard state and its whole persisted log (indexes 1..n). */
+/** An entry's place in the log, without its payload: what is left of the last entry a compaction dropped. */
+export interface LogPosition {
+  readonly index: number;
+  readonly term: number;
+}
+
+/**
+ * What a replica recovers from: its last persisted hard state and its persisted log — `base`, the last entry it
+ * compacted ((0, 0) when it never did), then `entries` (indexes base.index + 1 … n).
+ */
 export interface PersistedState<P = Uint8Array> {
   readonly hardState: HardState;
+  readonly base?: LogPosition;
   readonly entries: readonly Entry<P>[];
 }
 
@@ -49,8 +59,17 @@ interface Envelope {
   readonly term: number;
 }
 
+/**
+ * On every message from the leader (app, heartbeat, commit): the highest index that every replica holds durably
+ * and that is committed — no leader, now or later, can need to send an entry up to it, so any replica may compact
+ * its log up to it (once applied). Absent from senders that predate compaction (read as 0).
+ */
+interface Compactable {
+  readonly compactable?: number;
+}
+
 /** AppendEntries: "after (prevIndex, prevTerm) my log holds `entries`; I have committed up to `commit`". */
-export interface AppendMessage<P = Uint8Array> extends Envelope {
+export interface AppendMessage<P = Uint8Array> extends Envelope, Compactable {
   readonly type: 'app';
   readonly prevIndex: number;
   readonly prevTerm: number;
@@ -73,7 +92,7 @@ export interface AppendResponse extends Envelope {
 }
 
 /** The leader is alive. `commit` is capped at what the receiver is known to hold, so it never commits past it. */
-export interface HeartbeatMessage extends Envelope {
+export interface HeartbeatMessage extends Envelope, Compactable {
   readonly type: 'heartbeat';
   readonly commit: number;
 }
@@ -88,7 +107,7 @@ export interface HeartbeatResponse extends Envelope {
  * follower commits up to min(commit, prevIndex) only if its log holds (prevIndex, prevTerm). If it is lost, the
  * next `app` or heartbeat carries the commit index.
  */
-export interface CommitMessage extends Envelope {
+export interface CommitMessage extends Envelope, Compactable {
   readonly type: 'commit';
   readonly prevIndex: number;
   readonly prevTerm: number;
@@ -192,7 +211,10 @@ export interface RaftConfig<P = Uint8Array> {
   readonly entrySize?: (data: P) => number;
   /** At most this many AppendEntries with entries in flight (unacknowledged) per follower. Default 64. */
   readonly maxInflight?: number;
-  /** On restart: the last index the state machine has applied (so committed entries up to it are not handed out again). Default 0. */
+  /**
+   * On restart: the last index the state machine has applied (so committed entries up to it are not handed out
+   * again); at least the persisted log's base (entries are compacted only once applied). Default 0.
+   */
   readonly applied?: number;
 }
 
@@ -208,4 +230,13 @@ export interface Status {
   readonly lastIndex: number;
   /** Entries up to here are known durable (acknowledged through `advance`). */
   readonly persistedIndex: number;
+  /** The last entry compacted away ((0, 0) when none): the log in memory starts right after it. */
+  readonly base: LogPosition;
+  /** The highest index `compact` accepts now: applied here, committed, and held durably by every replica. */
+  readonly compactable: number;
+  /**
+   * Leader only: followers whose log stops below `base` — they need entries this log compacted, so they get only
+   * heartbeats. Impossible unless a replica lost its disk (unsupported: it must be re-created).
+   */
+  readonly needCompactedEntries: readonly NodeId[];
 }

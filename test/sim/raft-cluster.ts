@@ -4,19 +4,24 @@
 // exactly; fast-check generates and shrinks schedules (test/unit/raft-sim.test.ts).
 //
 // The simulator plays each replica's shell: take a Ready, persist it to the replica's disk, hand its messages to
-// the network, apply its committed entries, advance. With `slowDisk`, a Ready is sometimes left in flight for a
-// few ticks (persistence is asynchronous), while the replica keeps stepping messages and ticking — and a crash in
-// that window loses the Ready: its state never reached the disk and its messages were never sent.
+// the network, apply its committed entries, advance — and now and then, between Readies, compact the log to a
+// random index the core allows (disk first, in one step, then the core), as the LMDB shell does. With `slowDisk`,
+// a Ready is sometimes left in flight for a few ticks (persistence is asynchronous), while the replica keeps
+// stepping messages and ticking — and a crash in that window loses the Ready: its state never reached the disk
+// and its messages were never sent. A restart recovers from the disk as it is: compacted or not.
 //
 // Invariants, checked as they could first break (after every step, persist and apply), throw `SafetyViolation`:
 //   - election safety: at most one leader per term (ever, across crashes);
 //   - log matching: two logs with an entry of the same index and term hold the same payload there and agree on
-//     the term before it (so, by induction, on the whole prefix) — checked on every entry any replica persists;
+//     the term before it (so, by induction, on the whole prefix) — checked on every entry any replica persists
+//     (the entry after a compacted prefix is checked against the base's term);
 //   - the commitment rule (§5.4.2): a leader advances its commit index only to an entry of its own term;
 //   - persistence bookkeeping: what a core counts as persisted is on its disk;
 //   - leader completeness: an entry committed while some replica was in term t is in the log of every leader of a
-//     term > t (checked when it becomes leader); a log never loses a committed entry it holds, and a replica's
-//     persisted commit index only covers committed entries;
+//     term > t (checked when it becomes leader; an entry it compacted must be one it applied); a log never loses a
+//     committed entry it holds, and a replica's persisted commit index only covers committed entries;
+//   - compaction: a replica compacts only entries that every replica's disk holds (or compacted) as committed,
+//     and a leader never finds that a follower needs an entry it compacted;
 //   - state machine safety: no two replicas apply different entries at one index; each replica applies indexes
 //     1, 2, 3… once each; only proposed payloads (or leaders' empty entries) are applied.
 // Liveness (`stabilize`): with the faults gone — partitions healed, everyone restarted, no loss — a client that
@@ -66,6 +71,8 @@ export interface SimOptions {
   maxEntriesPerMessage?: number;
   /** Keep a readable trace of every event (for replaying a failure; slows the run). */
   trace?: boolean;
+  /** After each Ready, the probability that the replica compacts its log (to a random index the core allows). */
+  compaction?: number;
   /**
    * Make the simulated shell break the persistence contract, to show the invariants catch it:
    * 'forget-vote' restarts replicas without the vote they persisted;
@@ -129,13 +136,14 @@ export class SimCluster {
   /** applied[i]: the entry applied at index i by whoever applied it first. */
   readonly #applied: Entry<string>[] = [];
   readonly #trace: string[] | null;
-  stats = { messages: 0, delivered: 0, readies: 0, elections: 0 };
+  stats = { messages: 0, delivered: 0, readies: 0, elections: 0, compactions: 0, bootsFromCompacted: 0 };
 
   constructor(schedule: Pick<Schedule, 'seed' | 'size' | 'slowDisk' | 'maxEntriesPerMessage'>, opts: SimOptions = {}) {
     this.size = schedule.size;
     this.#rng = mulberry32(schedule.seed);
     this.#slowDisk = schedule.slowDisk;
     this.#opts = {
+      compaction: opts.compaction ?? 0.2,
       electionTicks: opts.electionTicks ?? 10,
       heartbeatTicks: opts.heartbeatTicks ?? 2,
       maxDelay: opts.maxDelay ?? 2,
@@ -299,10 +307,10 @@ export class SimCluster {
 
   #boot(node: SimNode): void {
     const disk = node.disk;
-    const fresh = disk.entries.length === 0 && disk.hardState.term === 0;
+    const fresh = disk.lastIndex === 0 && disk.hardState.term === 0;
     if (!fresh && this.#shellFault === 'lose-tail' && disk.entries.length > 0) {
       disk.entries.pop();
-      const n = disk.entries.length;
+      const n = disk.lastIndex;
       disk.hardState = { ...disk.hardState, commit: Math.min(disk.hardState.commit, n) };
       if (disk.applied.length > n) disk.applied.length = n;
     }
@@ -319,6 +327,7 @@ export class SimCluster {
       },
       fresh ? undefined : this.#shellFault === 'forget-vote' ? { ...disk.load(), hardState: { ...disk.hardState, vote: null } } : disk.load(),
     );
+    if (disk.base.index > 0) this.stats.bootsFromCompacted++;
     node.outstanding = null;
     node.leaderTerm = 0;
     node.leaderCommit = 0;
@@ -403,10 +412,33 @@ export class SimCluster {
     core.advance(rd);
     // What the core believes durable is on the disk: its leader self-count rests on this.
     const persisted = core.status().persistedIndex;
-    if (persisted > 0 && node.disk.term(persisted) !== core.entries(persisted, persisted)[0]?.term) {
+    if (persisted > 0 && node.disk.term(persisted) !== termAt(core, persisted)) {
       this.#violation(`${node.id} counts index ${persisted} as persisted; its disk disagrees`);
     }
     this.#checkLeader(node);
+    this.#maybeCompact(node);
+  }
+
+  /** Between Readies (nothing in flight), now and then: compact to a random index the core allows, disk first. */
+  #maybeCompact(node: SimNode): void {
+    const core = node.core!;
+    const { base, compactable } = core.status();
+    if (compactable <= base.index || !this.#rng.chance(this.#opts.compaction)) return;
+    const index = base.index + 1 + this.#rng.int(compactable - base.index);
+    const term = termAt(core, index);
+    // The core's claim: every replica holds this committed entry durably (or compacted past it), the down ones too.
+    const c = this.#committed[index];
+    if (c === undefined || c.term !== term) this.#violation(`${node.id} may compact to ${index} (t${term}), not recorded as committed so`);
+    for (const other of this.#nodes) {
+      const d = other.disk;
+      if (d.base.index < index && d.term(index) !== term) {
+        this.#violation(`${node.id} may compact to ${index} (t${term}), but ${other.id}'s disk has t${d.term(index)} there`);
+      }
+    }
+    this.#log(() => `${this.#now} ${node.id} compacts to ${index}`);
+    node.disk.compact(index);
+    core.compact(index);
+    this.stats.compactions++;
   }
 
   #persist(node: SimNode, rd: Ready<string>): void {
@@ -416,10 +448,10 @@ export class SimCluster {
       // A log that holds a committed entry never loses it (it may hold a stale entry at a committed index, from
       // a deposed leader, until it learns better — that entry is simply not committed there).
       const first = rd.entries[0].index;
-      const last = Math.min(Math.max(disk.entries.length, first + rd.entries.length - 1), this.#committed.length - 1);
+      const last = Math.min(Math.max(disk.lastIndex, first + rd.entries.length - 1), this.#committed.length - 1);
       for (let i = first; i <= last; i++) {
         const c = this.#committed[i];
-        const before = disk.entries[i - 1];
+        const before = disk.entry(i);
         const after = rd.entries[i - first];
         if (c !== undefined && sameEntry(before, c) && !sameEntry(after, c)) {
           this.#violation(`${node.id} drops committed index ${i} (t${c.term} ${c.data}) for ${after ? `t${after.term} ${after.data}` : 'nothing'}`);
@@ -445,8 +477,8 @@ export class SimCluster {
     if (commit > oldCommit) {
       const term = disk.hardState.term;
       for (let i = oldCommit + 1; i <= commit; i++) {
-        const e = disk.entries[i - 1];
-        if (e === undefined) this.#violation(`${node.id} persisted commit ${commit} beyond its log (${disk.entries.length})`);
+        const e = disk.entry(i);
+        if (e === undefined) this.#violation(`${node.id} persisted commit ${commit} beyond its log (${disk.base.index + 1}..${disk.lastIndex})`);
         const c = this.#committed[i];
         if (c === undefined) this.#committed[i] = { term: e.term, data: e.data, commitTerm: term };
         else if (c.term !== e.term || c.data !== e.data) {
@@ -483,10 +515,14 @@ export class SimCluster {
     if (core === null) return;
     const st = core.status();
     if (st.role !== 'leader') return;
+    // Compaction drops only what every replica holds: no follower can need it.
+    if (st.needCompactedEntries.length > 0) {
+      this.#violation(`${node.id}, leader of term ${st.term}, finds ${st.needCompactedEntries.join(', ')} needing entries it compacted (up to ${st.base.index})`);
+    }
     if (node.leaderTerm === st.term) {
       // The commitment rule (§5.4.2, Figure 8): a leader commits by counting replicas only an entry of its own term.
       if (st.commit > node.leaderCommit) {
-        const t = core.entries(st.commit, st.commit)[0]?.term;
+        const t = termAt(core, st.commit);
         if (t !== st.term) this.#violation(`${node.id}, leader of term ${st.term}, advanced its commit to ${st.commit}, an entry of term ${t}`);
         node.leaderCommit = st.commit;
       }
@@ -499,12 +535,13 @@ export class SimCluster {
     const other = this.#leaders.get(st.term);
     if (other !== undefined && other !== node.id) this.#violation(`two leaders in term ${st.term}: ${other} and ${node.id}`);
     this.#leaders.set(st.term, node.id);
-    // Leader completeness: everything committed in an earlier term is in this leader's log.
+    // Leader completeness: everything committed in an earlier term is in this leader's log — or was applied by it
+    // before it compacted it away.
     const log = core.entries();
     for (let i = 1; i < this.#committed.length; i++) {
       const c = this.#committed[i];
       if (c === undefined || c.commitTerm >= st.term) continue;
-      const e = log[i - 1];
+      const e = i <= st.base.index ? node.disk.applied[i - 1] : log[i - st.base.index - 1];
       if (e === undefined || e.term !== c.term || e.data !== c.data) {
         this.#violation(`leader completeness: ${node.id}, leader of term ${st.term}, lacks committed index ${i} (t${c.term} ${c.data})`);
       }
@@ -541,6 +578,13 @@ export class SimCluster {
   #violation(what: string): never {
     throw new SafetyViolation(`at tick ${this.#now}: ${what}`);
   }
+}
+
+/** The term of the entry at `index` in a core's log (the base's included), or undefined when compacted or absent. */
+function termAt(core: RaftCore<string>, index: number): number | undefined {
+  const { base } = core.status();
+  if (index === base.index) return base.term;
+  return index < base.index ? undefined : core.entries(index, index)[0]?.term;
 }
 
 function sameEntry(e: Entry<string> | undefined, c: CommittedRecord): boolean {

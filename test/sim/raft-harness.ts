@@ -1,7 +1,7 @@
 // A hand-driven Raft cluster for scripted tests (Figure 8, pre-vote, check-quorum, catch-up…): no randomness and
 // no clock unless the test asks. The test ticks replicas, delivers (or drops, or holds) queued messages by
 // predicate, crashes and restarts replicas. Every replica runs the shell contract with a MemoryDisk: persist the
-// Ready, then queue its messages, then apply, then advance.
+// Ready, then queue its messages, then apply, then advance; and compacts its log when the test says (`compact`).
 import { RaftCore, type Message, type RaftConfig, type Ready } from '../../machines/raft/index.ts';
 import { MemoryDisk } from './raft-disk.ts';
 
@@ -43,7 +43,7 @@ export class RaftHarness<P = string> {
 
   #start(id: string): void {
     const node = this.#nodes.get(id)!;
-    const persisted = node.disk.entries.length > 0 || node.disk.hardState.term > 0 ? node.disk.load() : undefined;
+    const persisted = node.disk.lastIndex > 0 || node.disk.hardState.term > 0 ? node.disk.load() : undefined;
     node.core = new RaftCore<P>(
       {
         id,
@@ -153,6 +153,15 @@ export class RaftHarness<P = string> {
   restart(id: string): void {
     this.#start(id);
     this.drive();
+  }
+
+  /** Compact `id`'s log up to `index` as a shell does: the disk first (one step), then the core. */
+  compact(id: string, index: number): void {
+    const core = this.core(id);
+    const allowed = core.status().compactable;
+    if (index > allowed) throw new Error(`harness: ${id} may compact up to ${allowed}, not ${index}`);
+    this.disk(id).compact(index);
+    core.compact(index);
   }
 
   propose(id: string, data: P) {

@@ -1,7 +1,8 @@
 // Raft under random faults: fast-check generates schedules (cluster size, a seed for the network and timers,
 // and a list of faults: partitions, crashes, restarts, lossy/duplicating network, slow disks, client
-// proposals at any replica), the simulator (test/sim/raft-cluster.ts) runs them on real cores and checks the
-// safety invariants after every step, then heals everything and requires a commit within a bounded time.
+// proposals at any replica), the simulator (test/sim/raft-cluster.ts) runs them on real cores — whose replicas
+// also compact their logs at random points, and restart from compacted disks — and checks the safety invariants
+// after every step, then heals everything and requires a commit within a bounded time.
 //
 // A failure prints the shrunk schedule and the tail of its trace. To replay: RAFT_SIM_SEED=<seed>
 // RAFT_SIM_PATH=<path> (both printed) npx vitest run test/unit/raft-sim.test.ts; or pass the printed schedule
@@ -29,13 +30,15 @@ describe('raft: random schedules in the simulator', () => {
   it(`${RUNS} schedules: safety after every step, and commits resume after healing`, { timeout: Math.max(30_000, RUNS * 5) }, () => {
     const started = performance.now();
     const liveness: number[] = [];
-    const totals = { elections: 0, delivered: 0, multiLeaderRuns: 0 };
+    const totals = { elections: 0, delivered: 0, multiLeaderRuns: 0, compactedRuns: 0, bootsFromCompacted: 0 };
     const property = fc.property(schedule, (s) => {
       const { livenessTicks, cluster } = runSchedule(s, { livenessTicks: LIVENESS_TICKS });
       liveness.push(livenessTicks);
       totals.elections += cluster.stats.elections;
       totals.delivered += cluster.stats.delivered;
       if (cluster.stats.elections > 1) totals.multiLeaderRuns++;
+      if (cluster.stats.compactions > 0) totals.compactedRuns++;
+      totals.bootsFromCompacted += cluster.stats.bootsFromCompacted;
     });
     const out = fc.check(property, {
       numRuns: RUNS,
@@ -65,10 +68,16 @@ describe('raft: random schedules in the simulator', () => {
       `raft sim: ${out.numRuns} schedules in ${seconds.toFixed(1)} s; ` +
         `liveness ticks p50 ${at(0.5)} p99 ${at(0.99)} max ${at(1)}; ` +
         `${(totals.elections / out.numRuns).toFixed(1)} leaders/schedule, ${totals.multiLeaderRuns} schedules with a change of leader, ` +
-        `${Math.round(totals.delivered / out.numRuns)} messages delivered/schedule`,
+        `${Math.round(totals.delivered / out.numRuns)} messages delivered/schedule, ` +
+        `${totals.compactedRuns} schedules with compaction, ${totals.bootsFromCompacted} restarts from a compacted log`,
     );
-    // The schedules are not vacuous: leaders change in a good share of them.
-    if (RUNS >= 1000) expect(totals.multiLeaderRuns).toBeGreaterThan(RUNS / 5);
+    // The schedules are not vacuous: leaders change in a good share of them, and logs are compacted (and replicas
+    // restart from compacted logs) in a good share too.
+    if (RUNS >= 1000) {
+      expect(totals.multiLeaderRuns).toBeGreaterThan(RUNS / 5);
+      expect(totals.compactedRuns).toBeGreaterThan(RUNS / 5);
+      expect(totals.bootsFromCompacted).toBeGreaterThan(RUNS / 5);
+    }
   });
 
   // The checks have teeth: a shell that breaks the persistence contract is caught within a few hundred schedules.
