@@ -71,6 +71,7 @@ export function createNodeApi(p: NodeServiceParts): NodeApi {
     listThreads: (pageSize, after) => p.threads.list(pageSize, after),
     joinThread: (id) => p.threads.join(id),
     appendEntry: (id, req, signal) => p.threads.append(id, req, signal),
+    appendEntryBatch: (id, items, returnOnAccept, signal) => p.threads.appendBatch(id, items, returnOnAccept, signal),
     threadEntries: (id, since, pageSize, after) => p.threads.entries(id, since, pageSize, after),
     followThread: (id, since, signal) => p.threads.follow(id, since, signal),
     verifyThread: (id) => p.threads.verify(id),

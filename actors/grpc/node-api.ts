@@ -12,7 +12,7 @@ import type { StreamEvent, StreamEventContent } from '../tasks/task-events.ts';
 import type { CardOverrides } from '../discovery/cards.ts';
 import type { NameView } from '../discovery/name-claims.ts';
 import type { SignedCard } from '../discovery/records.ts';
-import type { AppendResult, ThreadInfo } from '../threads/threads.ts';
+import type { AppendInput, AppendResult, ThreadInfo } from '../threads/threads.ts';
 import type { CommittedBlock } from '../threads/chain-store.ts';
 import type { ChainReport } from '../../machines/chain.ts';
 import type { ThreadBackend } from '../../machines/thread.ts';
@@ -67,7 +67,7 @@ export interface Status {
   streams: number;
 }
 
-export type { TaskFilter, TaskInfo, StreamEvent, StreamEventContent, CardOverrides, NameView, SignedCard, AppendResult, ThreadInfo, CommittedBlock, ChainReport };
+export type { TaskFilter, TaskInfo, StreamEvent, StreamEventContent, CardOverrides, NameView, SignedCard, AppendInput, AppendResult, ThreadInfo, CommittedBlock, ChainReport };
 
 export interface ThreadEntryAt { height: number; index: number; bytes: Uint8Array }
 
@@ -96,7 +96,8 @@ export interface NodeApi {
   getThread(id: string): ThreadInfo;
   listThreads(pageSize: number, after?: string): { threads: ThreadInfo[]; next?: string };
   joinThread(id: string): Promise<ThreadInfo>;
-  appendEntry(id: string, req: { kind: string; payload: Uint8Array; contentType: string; entryId?: string; returnOnAccept: boolean }, signal: AbortSignal): Promise<AppendResult>;
+  appendEntry(id: string, req: AppendInput & { returnOnAccept: boolean }, signal: AbortSignal): Promise<AppendResult>;
+  appendEntryBatch(id: string, items: AppendInput[], returnOnAccept: boolean, signal: AbortSignal): Promise<AppendResult[]>;
   threadEntries(id: string, sinceHeight: number, pageSize: number, after?: { height: number; index: number }): { entries: ThreadEntryAt[]; next?: string };
   /** Committed blocks from `sinceHeight`: stored, then live; pulled at the reader's pace. */
   followThread(id: string, sinceHeight: number, signal: AbortSignal): AsyncIterable<CommittedBlock>;

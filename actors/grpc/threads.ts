@@ -1,9 +1,10 @@
-// Thread RPCs of A2ANode: CreateThread, GetThread, ListThreads, JoinThread, AppendEntry, GetThreadEntries,
-// SubscribeThread, VerifyThread — protobuf in, domain calls out (actors/threads), and back.
+// Thread RPCs of A2ANode: CreateThread, GetThread, ListThreads, JoinThread, AppendEntry, AppendEntryBatch,
+// GetThreadEntries, SubscribeThread, VerifyThread — protobuf in, domain calls out (actors/threads), and back.
 import type { A2ANodeServer } from '../../proto/gen/moltmesh/v1/a2a_node.ts';
 import {
   ThreadBackend as PbBackend,
   ThreadState as PbState,
+  type AppendEntryResponse as PbAppendResult,
   type CommitSig as PbCommitSig,
   type SubscribeThreadResponse,
   type Thread as PbThread,
@@ -13,12 +14,13 @@ import {
 import { invalid } from '../../runtime/errors.ts';
 import { decodeEntry, toHex } from '../../machines/chain.ts';
 import type { ThreadState } from '../../machines/thread.ts';
-import type { CommittedBlock, NodeApi, ThreadEntryAt, ThreadInfo } from './node-api.ts';
+import type { AppendInput, AppendResult, CommittedBlock, NodeApi, ThreadEntryAt, ThreadInfo } from './node-api.ts';
 import { callSignal, serverStream, unary, type HandlerContext } from './rpc.ts';
 import { limit, nonNegative, requireDid } from './validate.ts';
 
 type ThreadHandlers = Pick<A2ANodeServer,
-  'createThread' | 'getThread' | 'listThreads' | 'joinThread' | 'appendEntry' | 'getThreadEntries' | 'subscribeThread' | 'verifyThread'>;
+  'createThread' | 'getThread' | 'listThreads' | 'joinThread' | 'appendEntry' | 'appendEntryBatch' | 'getThreadEntries' | 'subscribeThread'
+  | 'verifyThread'>;
 
 /** AppendEntry without a deadline of its own waits this long for the commit. */
 const APPEND_TIMEOUT_MS = 30_000;
@@ -47,15 +49,14 @@ export function threadHandlers(api: NodeApi, ctx: HandlerContext): ThreadHandler
     joinThread: unary(ctx, 'JoinThread', async (req) => ({ thread: toPbThread(await api.joinThread(req.threadId)) })),
 
     appendEntry: unary(ctx, 'AppendEntry', async (req, call) => {
-      if (!req.kind) throw invalid('kind', 'is required, e.g. decision');
-      const r = await api.appendEntry(req.threadId, {
-        kind: req.kind,
-        payload: new Uint8Array(req.payload),
-        contentType: req.contentType || 'application/json',
-        ...(req.entryId ? { entryId: req.entryId } : {}),
-        returnOnAccept: req.returnOnAccept,
-      }, callSignal(call, APPEND_TIMEOUT_MS));
-      return { entryId: r.entryId, committed: r.committed, height: r.height ?? 0, index: r.index ?? 0, blockHash: r.blockHash ?? '' };
+      const entry = appendInput(req, 'kind');
+      return toPbAppendResult(await api.appendEntry(req.threadId, { ...entry, returnOnAccept: req.returnOnAccept }, callSignal(call, APPEND_TIMEOUT_MS)));
+    }),
+
+    appendEntryBatch: unary(ctx, 'AppendEntryBatch', async (req, call) => {
+      const entries = req.entries.map((item, i) => appendInput(item, `entries[${i}].kind`));
+      const results = await api.appendEntryBatch(req.threadId, entries, req.returnOnAccept, callSignal(call, APPEND_TIMEOUT_MS));
+      return { results: results.map(toPbAppendResult) };
     }),
 
     getThreadEntries: unary(ctx, 'GetThreadEntries', (req) => {
@@ -114,6 +115,21 @@ function toPbThread(t: ThreadInfo): PbThread {
     createdAtMs: t.createdAt,
     joined: t.joined,
   };
+}
+
+/** One entry of AppendEntry or AppendEntryBatch (`kindField`: where a missing kind is reported). */
+function appendInput(req: { kind: string; payload: Uint8Array; contentType: string; entryId: string }, kindField: string): AppendInput {
+  if (!req.kind) throw invalid(kindField, 'is required, e.g. decision');
+  return {
+    kind: req.kind,
+    payload: new Uint8Array(req.payload),
+    contentType: req.contentType || 'application/json',
+    ...(req.entryId ? { entryId: req.entryId } : {}),
+  };
+}
+
+function toPbAppendResult(r: AppendResult): PbAppendResult {
+  return { entryId: r.entryId, committed: r.committed, height: r.height ?? 0, index: r.index ?? 0, blockHash: r.blockHash ?? '' };
 }
 
 function toPbEntry(e: ThreadEntryAt): PbEntry {

@@ -58,6 +58,20 @@ export interface ThreadInfo {
   createdAt: number;
 }
 
+/** One entry to append (AppendEntry, or an item of AppendEntryBatch). */
+export interface AppendInput {
+  kind: string;
+  payload: Uint8Array;
+  contentType: string;
+  entryId?: string;
+}
+
+/** Most entries in one AppendEntryBatch call (a call's entries may span several blocks). */
+export const MAX_BATCH_APPEND = 1_000;
+
+/** Why an append's commit waits end once it is answered (one shared reason: no DOMException per call). */
+const ANSWERED = new Error('the append was answered');
+
 export interface AppendResult {
   entryId: string;
   committed: boolean;
@@ -212,7 +226,22 @@ export class Threads {
    * Sign and append an entry. Resolves once it is committed (with where it landed), or once it is durably
    * accepted here with `returnOnAccept`. The same entry id again never adds a second entry.
    */
-  async append(id: string, req: { kind: string; payload: Uint8Array; contentType: string; entryId?: string; returnOnAccept: boolean }, signal: AbortSignal): Promise<AppendResult> {
+  async append(id: string, req: AppendInput & { returnOnAccept: boolean }, signal: AbortSignal): Promise<AppendResult> {
+    return (await this.#appendAll(id, [req], req.returnOnAccept, signal, (_, name) => name))[0]!;
+  }
+
+  /**
+   * Sign and append many entries at once (MAX_BATCH_APPEND at most): every one is checked before any is accepted,
+   * so one bad entry refuses the call and appends nothing; accepted in one turn, they share blocks. Resolves, in
+   * request order, once all are committed (or all accepted, with `returnOnAccept`).
+   */
+  async appendBatch(id: string, items: readonly AppendInput[], returnOnAccept: boolean, signal: AbortSignal): Promise<AppendResult[]> {
+    if (items.length === 0) throw invalid('entries', 'is empty: give at least one entry');
+    if (items.length > MAX_BATCH_APPEND) throw invalid('entries', `has ${items.length} entries; at most ${MAX_BATCH_APPEND} per call (send the rest in another)`);
+    return this.#appendAll(id, items, returnOnAccept, signal, (i, name) => `entries[${i}].${name}`);
+  }
+
+  async #appendAll(id: string, items: readonly AppendInput[], returnOnAccept: boolean, signal: AbortSignal, field: (i: number, name: string) => string): Promise<AppendResult[]> {
     // A daemon knows only the threads it was invited to: one it does not know, it does not replicate, and only
     // replicas may append (a non-member cannot tell a thread it is not in from one that does not exist).
     const snapshot = this.#find(id);
@@ -225,33 +254,46 @@ export class Threads {
     if (state === 'failed') throw new ApiError('FAILED_PRECONDITION', `thread ${id} failed here: ${c.failureReason}`);
     if (state === 'invited') throw new ApiError('FAILED_PRECONDITION', `this daemon has not joined ${id} yet (moltmesh-daemon join-thread --id ${id})`);
     const chain = this.#chain(c);
-    const entryId = req.entryId ?? newId('ent');
-    const result = (at: { height: number; index: number; hash: Uint8Array }): AppendResult =>
+    const landedAt = (entryId: string, at: { height: number; index: number; hash: Uint8Array }): AppendResult =>
       ({ entryId, committed: true, height: at.height, index: at.index, blockHash: toHex(at.hash) });
-    const at = chain.locate(entryId);
-    if (at) return result({ ...at, hash: chain.block(at.height)!.hash });
-    const content = { thread: id, id: entryId, author: this.#o.identity.did, kind: req.kind, contentType: req.contentType, payload: req.payload, submittedAt: this.#o.clock.now() };
-    try {
-      checkEntry(content);
-    } catch (err) {
-      if (err instanceof ChainError) throw invalid(err.field.replace('entry.', ''), err.message.replace(`${err.field}: `, ''));
-      throw err;
-    }
+    // Check every entry first; one already in the chain (a retry) is answered from there.
+    const ids = new Set<string>();
+    const entries = items.map((req, i) => {
+      const entryId = req.entryId ?? newId('ent');
+      if (ids.has(entryId)) throw invalid(field(i, 'entry_id'), `repeats another entry's id in this call (${entryId})`);
+      ids.add(entryId);
+      const at = chain.locate(entryId);
+      if (at) return { entryId, done: landedAt(entryId, { ...at, hash: chain.block(at.height)!.hash }) };
+      const content = { thread: id, id: entryId, author: this.#o.identity.did, kind: req.kind, contentType: req.contentType, payload: req.payload, submittedAt: this.#o.clock.now() };
+      try {
+        checkEntry(content);
+      } catch (err) {
+        if (err instanceof ChainError) throw invalid(field(i, err.field.replace('entry.', '')), err.message.replace(`${err.field}: `, ''));
+        throw err;
+      }
+      return { entryId, content };
+    });
     const replica = this.#replicas.get(id);
     if (!replica) throw new ApiError('UNAVAILABLE', `consensus for ${id} is not running here (restarting or failed); try again`);
-    // Wait before accepting, so a commit in between is not missed.
     const waiting = new AbortController();
-    const committed = chain.landed(entryId, AbortSignal.any([signal, waiting.signal])).then(result, () => {
-      throw new ApiError('DEADLINE_EXCEEDED', `entry ${entryId} is accepted but not committed yet (is a quorum of replicas reachable?); appending the same entry id again never duplicates it`);
+    const committed = AbortSignal.any([signal, waiting.signal]);
+    // Each entry is accepted in this turn (so they share a batch) after its wait starts (so no commit is missed).
+    const results = entries.map(async (e): Promise<AppendResult> => {
+      if (e.done) return e.done;
+      const landing = chain.landed(e.entryId, committed).then((at) => landedAt(e.entryId, at), () => {
+        throw new ApiError('DEADLINE_EXCEEDED', `entry ${e.entryId} is accepted but not committed yet (is a quorum of replicas reachable?); appending the same entry id again never duplicates it`);
+      });
+      landing.catch(() => undefined);
+      await replica.accept(e.entryId, signEntry(e.content, this.#o.identity.sign), returnOnAccept);
+      if (!returnOnAccept) return landing;
+      const now = chain.locate(e.entryId);
+      return now ? landedAt(e.entryId, { ...now, hash: chain.block(now.height)!.hash }) : { entryId: e.entryId, committed: false };
     });
-    committed.catch(() => undefined);
-    await replica.accept(entryId, signEntry(content, this.#o.identity.sign), req.returnOnAccept);
-    if (req.returnOnAccept) {
-      waiting.abort();
-      const now = chain.locate(entryId);
-      return now ? result({ ...now, hash: chain.block(now.height)!.hash }) : { entryId, committed: false };
+    try {
+      return await Promise.all(results);
+    } finally {
+      waiting.abort(ANSWERED); // with returnOnAccept, or after a failure: nobody waits for the rest
     }
-    return committed;
   }
 
   /** Entries from `sinceHeight`, in chain order, a page at a time (`after`: "height.index" of the last one seen). */

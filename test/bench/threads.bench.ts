@@ -1,5 +1,5 @@
 // Threads: commit latency for one client (AppendEntry until committed, one after another) and entries/s with many
-// appends in flight, for a thread of one replica (f = 0), three Raft replicas and four Tendermint validators, each
+// appends in flight (AppendEntry calls, then AppendEntryBatch calls), for a thread of one replica (f = 0), three Raft replicas and four Tendermint validators, each
 // a daemon process on 127.0.0.1, beside a raw libp2p stream round trip (TCP + Noise + Yamux, one reused stream)
 // measured in the run.
 import { ThreadBackend, ThreadState } from '../../proto/gen/moltmesh/v1/threads.ts';
@@ -12,6 +12,10 @@ const WARMUP = 20;
 const SEQUENTIAL = 200;
 const N = 5_000;
 const IN_FLIGHT = 256;
+/** Batched throughput: AppendEntryBatch calls of BATCH entries, BATCHES_IN_FLIGHT at a time, N_BATCHED entries. */
+const BATCH = 100;
+const BATCHES_IN_FLIGHT = 8;
+const N_BATCHED = 30_000;
 
 async function cluster(n: number): Promise<DaemonProcess[]> {
   const ds = Array.from({ length: n }, () => new DaemonProcess());
@@ -28,7 +32,7 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
   }
 }
 
-async function measure(client: MoltmeshClient, threadId: string): Promise<{ p50: number; p99: number; rate: number }> {
+async function measure(client: MoltmeshClient, threadId: string): Promise<{ p50: number; p99: number; rate: number; batchedRate: number }> {
   let k = 0;
   const append = () => client.a2a.appendEntry({ threadId, kind: 'bench', payload: Buffer.from(`{"n":${k++}}`), contentType: '', entryId: '', returnOnAccept: false });
   for (let i = 0; i < WARMUP; i++) await append();
@@ -43,7 +47,17 @@ async function measure(client: MoltmeshClient, threadId: string): Promise<{ p50:
   await withTimeout(Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
     while (next++ < N) await append();
   })), 'thread throughput', 120_000);
-  return { ...summarize(samples), rate: N / ((performance.now() - t0) / 1000) };
+  const rate = N / ((performance.now() - t0) / 1000);
+  const batch = () => client.a2a.appendEntryBatch({
+    threadId, returnOnAccept: false,
+    entries: Array.from({ length: BATCH }, () => ({ kind: 'bench', payload: Buffer.from(`{"n":${k++}}`), contentType: '', entryId: '' })),
+  });
+  const t1 = performance.now();
+  let nextBatch = 0;
+  await withTimeout(Promise.all(Array.from({ length: BATCHES_IN_FLIGHT }, async () => {
+    while (nextBatch++ < N_BATCHED / BATCH) await batch();
+  })), 'batched thread throughput', 120_000);
+  return { ...summarize(samples), rate, batchedRate: N_BATCHED / ((performance.now() - t1) / 1000) };
 }
 
 export async function benchThreads(): Promise<void> {
@@ -59,6 +73,7 @@ export async function benchThreads(): Promise<void> {
     row('f = 0 commit p50', f0.p50, raw.latency.p50, 'ms', '≤ 1 ms');
     row('f = 0 commit p99', f0.p99, raw.latency.p99, 'ms');
     line('f = 0 entries/s', f0.rate, 'entries/s');
+    line(`f = 0 entries/s, AppendEntryBatch of ${BATCH}, ${BATCHES_IN_FLIGHT} in flight`, f0.batchedRate, 'entries/s');
     await solo!.dispose();
     ds.length = 0;
 
@@ -77,6 +92,7 @@ export async function benchThreads(): Promise<void> {
     row('raft, 3 replicas: commit p50', raft.p50, raw.latency.p50, 'ms', '≤ 3 ms');
     row('raft, 3 replicas: commit p99', raft.p99, raw.latency.p99, 'ms', '≤ 15 ms');
     row(`raft, 3 replicas: entries/s, ${IN_FLIGHT} in flight`, raft.rate, raw.rate, 'entries/s', '≥ 20,000/s');
+    row(`raft, 3 replicas: entries/s, AppendEntryBatch of ${BATCH}, ${BATCHES_IN_FLIGHT} in flight`, raft.batchedRate, raw.rate, 'entries/s', '≥ 20,000/s');
     await Promise.all(three.map((d) => d.dispose()));
     ds.length = 0;
 
@@ -91,6 +107,7 @@ export async function benchThreads(): Promise<void> {
     row('tendermint, 4 validators: commit p50', tm.p50, raw.latency.p50, 'ms', '≤ 15 ms');
     row('tendermint, 4 validators: commit p99', tm.p99, raw.latency.p99, 'ms');
     row(`tendermint, 4 validators: entries/s, ${IN_FLIGHT} in flight`, tm.rate, raw.rate, 'entries/s', '≥ 5,000/s');
+    row(`tendermint, 4 validators: entries/s, AppendEntryBatch of ${BATCH}, ${BATCHES_IN_FLIGHT} in flight`, tm.batchedRate, raw.rate, 'entries/s', '≥ 5,000/s');
   } finally {
     await Promise.all(ds.map((d) => d.dispose()));
   }

@@ -1,7 +1,8 @@
 // Threads end to end, Raft backend, with daemons as processes on 127.0.0.1: three replicas appending at once end
 // with one identical, verifiable chain; kill -9 of the leader during appends loses and duplicates nothing that was
 // acknowledged, and the restarted replica catches up; a thread of one replica (f = 0) works with no peers at all;
-// a non-member's append is refused; a consensus actor past its crash budget fails its thread alone.
+// a non-member's append is refused; a consensus actor past its crash budget fails its thread alone; a batch append
+// keeps request order, shares blocks and is all-or-nothing on bad input.
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ThreadBackend, ThreadState, type Thread } from '../../proto/gen/moltmesh/v1/threads.ts';
@@ -160,5 +161,33 @@ describe('threads (raft) across daemon processes', () => {
     // The members carry on, and nothing of the outsider's is in their chain.
     await append(b!.client, t!.id, 'member', { vote: 'approve' });
     expect(await until('A has the member entry', () => entryIds(a!.client, t!.id), (ids) => ids.length > 0)).toEqual(['member']);
+  }, 60_000);
+
+  it('AppendEntryBatch: results in request order, entries sharing blocks; a retry duplicates nothing; one bad entry appends nothing', async () => {
+    const [a, b] = await daemons(2);
+    const { thread: t } = await a!.client.a2a.createThread({ replicas: [b!.did], backend: ThreadBackend.THREAD_BACKEND_RAFT, faultTolerance: 0 });
+    const id = t!.id;
+    await until('B joined', () => thread(b!.client, id), (x) => x.state === ThreadState.THREAD_STATE_ACTIVE);
+    const item = (entryId: string, kind = 'decision') => ({ kind, payload: json({ entryId }), contentType: '', entryId });
+    const batch = Array.from({ length: 300 }, (_, i) => item(`b-${i}`));
+    // From B: whichever replica leads, the batch is committed through it.
+    const { results } = await b!.client.a2a.appendEntryBatch({ threadId: id, entries: batch, returnOnAccept: false });
+    expect(results.map((r) => [r.entryId, r.committed])).toEqual(batch.map((e) => [e.entryId, true]));
+    const positions = results.map((r) => r.height * 1e6 + r.index);
+    expect(positions).toEqual([...positions].sort((x, y) => x - y));
+    expect(new Set(results.map((r) => r.height)).size).toBeLessThan(10);
+    expect(await until('A has them all', () => entryIds(a!.client, id), (ids) => ids.length === 300)).toEqual(batch.map((e) => e.entryId));
+    const again = await a!.client.a2a.appendEntryBatch({ threadId: id, entries: batch.slice(0, 5), returnOnAccept: false });
+    expect(again.results).toEqual(results.slice(0, 5));
+
+    const refusal = (entries: ReturnType<typeof item>[]) =>
+      a!.client.a2a.appendEntryBatch({ threadId: id, entries, returnOnAccept: false }).catch((e: Error & { code?: string }) => e);
+    expect(await refusal([item('c-0'), item('c-1', '')])).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('entries[1].kind') });
+    expect(await refusal([item('c-0'), item('c-0')])).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('entries[1].entry_id') });
+    expect(await refusal(Array.from({ length: 1001 }, (_, i) => item(`c-${i}`)))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('at most 1000') });
+    expect(await refusal([])).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('entries') });
+    const v = await b!.client.a2a.verifyThread({ threadId: id });
+    expect([v.ok, v.entries]).toEqual([true, 300]);
+    expect((await entryIds(b!.client, id)).some((e) => e.startsWith('c-'))).toBe(false);
   }, 60_000);
 });

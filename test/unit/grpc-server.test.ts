@@ -37,7 +37,7 @@ function fakeApi(): FakeApi {
     publishCard: async () => notHere(), getAgentCard: async () => notHere(), findAgents: notHere, withdrawCard: async () => notHere(),
     claimName: async () => notHere(), resolveName: async () => notHere(), releaseName: async () => notHere(), listNames: () => [],
     createThread: async () => notHere(), getThread: notHere, listThreads: () => ({ threads: [] }), joinThread: async () => notHere(),
-    appendEntry: async () => notHere(), threadEntries: notHere, followThread: notHere, verifyThread: notHere,
+    appendEntry: async () => notHere(), appendEntryBatch: async () => notHere(), threadEntries: notHere, followThread: notHere, verifyThread: notHere,
   };
   const api: FakeApi = {
     inbox: [],

@@ -85,6 +85,8 @@ import {
   WaitTaskResponse,
 } from "./tasks.ts";
 import {
+  AppendEntryBatchRequest,
+  AppendEntryBatchResponse,
   AppendEntryRequest,
   AppendEntryResponse,
   CreateThreadRequest,
@@ -418,6 +420,22 @@ export const A2ANodeService = {
     responseSerialize: (value: AppendEntryResponse): Buffer => Buffer.from(AppendEntryResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AppendEntryResponse => AppendEntryResponse.decode(value),
   },
+  /**
+   * Appends many signed entries in one call (they share blocks): all are checked before any is appended, and it
+   * returns, in request order, once all are committed (or accepted). For high-volume writers: one call per entry
+   * costs more CPU in gRPC than the thread spends on the entry.
+   */
+  appendEntryBatch: {
+    path: "/moltmesh.v1.A2ANode/AppendEntryBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AppendEntryBatchRequest): Buffer =>
+      Buffer.from(AppendEntryBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AppendEntryBatchRequest => AppendEntryBatchRequest.decode(value),
+    responseSerialize: (value: AppendEntryBatchResponse): Buffer =>
+      Buffer.from(AppendEntryBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AppendEntryBatchResponse => AppendEntryBatchResponse.decode(value),
+  },
   /** Committed entries from a height, paged by entries. */
   getThreadEntries: {
     path: "/moltmesh.v1.A2ANode/GetThreadEntries" as const,
@@ -562,6 +580,12 @@ export interface A2ANodeServer extends UntypedServiceImplementation {
   joinThread: handleUnaryCall<JoinThreadRequest, JoinThreadResponse>;
   /** Appends a signed entry and returns after commit (or acceptance); PERMISSION_DENIED for a non-replica. */
   appendEntry: handleUnaryCall<AppendEntryRequest, AppendEntryResponse>;
+  /**
+   * Appends many signed entries in one call (they share blocks): all are checked before any is appended, and it
+   * returns, in request order, once all are committed (or accepted). For high-volume writers: one call per entry
+   * costs more CPU in gRPC than the thread spends on the entry.
+   */
+  appendEntryBatch: handleUnaryCall<AppendEntryBatchRequest, AppendEntryBatchResponse>;
   /** Committed entries from a height, paged by entries. */
   getThreadEntries: handleUnaryCall<GetThreadEntriesRequest, GetThreadEntriesResponse>;
   /** Committed blocks from a height, then live, with no gap and no duplicate. */
@@ -1002,6 +1026,26 @@ export interface A2ANodeClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AppendEntryResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Appends many signed entries in one call (they share blocks): all are checked before any is appended, and it
+   * returns, in request order, once all are committed (or accepted). For high-volume writers: one call per entry
+   * costs more CPU in gRPC than the thread spends on the entry.
+   */
+  appendEntryBatch(
+    request: AppendEntryBatchRequest,
+    callback: (error: ServiceError | null, response: AppendEntryBatchResponse) => void,
+  ): ClientUnaryCall;
+  appendEntryBatch(
+    request: AppendEntryBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AppendEntryBatchResponse) => void,
+  ): ClientUnaryCall;
+  appendEntryBatch(
+    request: AppendEntryBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AppendEntryBatchResponse) => void,
   ): ClientUnaryCall;
   /** Committed entries from a height, paged by entries. */
   getThreadEntries(

@@ -269,6 +269,27 @@ export interface AppendEntryResponse {
   blockHash: string;
 }
 
+export interface AppendEntryBatchRequest {
+  threadId: string;
+  /** 1 to 1000; one bad entry refuses the whole call */
+  entries: AppendEntryBatchItem[];
+  /** return once all are durably accepted, before commit */
+  returnOnAccept: boolean;
+}
+
+export interface AppendEntryBatchItem {
+  kind: string;
+  payload: Buffer;
+  contentType: string;
+  /** optional idempotency key, unique within the call */
+  entryId: string;
+}
+
+export interface AppendEntryBatchResponse {
+  /** one per entry, in request order */
+  results: AppendEntryResponse[];
+}
+
 export interface GetThreadEntriesRequest {
   threadId: string;
   sinceHeight: number;
@@ -2219,6 +2240,313 @@ export const AppendEntryResponse: MessageFns<AppendEntryResponse> = {
     message.height = object.height ?? 0;
     message.index = object.index ?? 0;
     message.blockHash = object.blockHash ?? "";
+    return message;
+  },
+};
+
+function createBaseAppendEntryBatchRequest(): AppendEntryBatchRequest {
+  return { threadId: "", entries: [], returnOnAccept: false };
+}
+
+export const AppendEntryBatchRequest: MessageFns<AppendEntryBatchRequest> = {
+  encode(message: AppendEntryBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.threadId !== "") {
+      writer.uint32(10).string(message.threadId);
+    }
+    for (const v of message.entries) {
+      AppendEntryBatchItem.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.returnOnAccept !== false) {
+      writer.uint32(24).bool(message.returnOnAccept);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AppendEntryBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAppendEntryBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.threadId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.entries.push(AppendEntryBatchItem.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.returnOnAccept = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AppendEntryBatchRequest {
+    return {
+      threadId: isSet(object.threadId)
+        ? globalThis.String(object.threadId)
+        : isSet(object.thread_id)
+        ? globalThis.String(object.thread_id)
+        : "",
+      entries: globalThis.Array.isArray(object?.entries)
+        ? object.entries.map((e: any) => AppendEntryBatchItem.fromJSON(e))
+        : [],
+      returnOnAccept: isSet(object.returnOnAccept)
+        ? globalThis.Boolean(object.returnOnAccept)
+        : isSet(object.return_on_accept)
+        ? globalThis.Boolean(object.return_on_accept)
+        : false,
+    };
+  },
+
+  toJSON(message: AppendEntryBatchRequest): unknown {
+    const obj: any = {};
+    if (message.threadId !== "") {
+      obj.threadId = message.threadId;
+    }
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => AppendEntryBatchItem.toJSON(e));
+    }
+    if (message.returnOnAccept !== false) {
+      obj.returnOnAccept = message.returnOnAccept;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AppendEntryBatchRequest>): AppendEntryBatchRequest {
+    return AppendEntryBatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AppendEntryBatchRequest>): AppendEntryBatchRequest {
+    const message = createBaseAppendEntryBatchRequest();
+    message.threadId = object.threadId ?? "";
+    message.entries = object.entries?.map((e) => AppendEntryBatchItem.fromPartial(e)) || [];
+    message.returnOnAccept = object.returnOnAccept ?? false;
+    return message;
+  },
+};
+
+function createBaseAppendEntryBatchItem(): AppendEntryBatchItem {
+  return { kind: "", payload: Buffer.alloc(0), contentType: "", entryId: "" };
+}
+
+export const AppendEntryBatchItem: MessageFns<AppendEntryBatchItem> = {
+  encode(message: AppendEntryBatchItem, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.payload.length !== 0) {
+      writer.uint32(18).bytes(message.payload);
+    }
+    if (message.contentType !== "") {
+      writer.uint32(26).string(message.contentType);
+    }
+    if (message.entryId !== "") {
+      writer.uint32(34).string(message.entryId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AppendEntryBatchItem {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAppendEntryBatchItem();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.payload = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.contentType = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.entryId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AppendEntryBatchItem {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      payload: isSet(object.payload) ? Buffer.from(bytesFromBase64(object.payload)) : Buffer.alloc(0),
+      contentType: isSet(object.contentType)
+        ? globalThis.String(object.contentType)
+        : isSet(object.content_type)
+        ? globalThis.String(object.content_type)
+        : "",
+      entryId: isSet(object.entryId)
+        ? globalThis.String(object.entryId)
+        : isSet(object.entry_id)
+        ? globalThis.String(object.entry_id)
+        : "",
+    };
+  },
+
+  toJSON(message: AppendEntryBatchItem): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.payload.length !== 0) {
+      obj.payload = base64FromBytes(message.payload);
+    }
+    if (message.contentType !== "") {
+      obj.contentType = message.contentType;
+    }
+    if (message.entryId !== "") {
+      obj.entryId = message.entryId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AppendEntryBatchItem>): AppendEntryBatchItem {
+    return AppendEntryBatchItem.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AppendEntryBatchItem>): AppendEntryBatchItem {
+    const message = createBaseAppendEntryBatchItem();
+    message.kind = object.kind ?? "";
+    message.payload = object.payload ?? Buffer.alloc(0);
+    message.contentType = object.contentType ?? "";
+    message.entryId = object.entryId ?? "";
+    return message;
+  },
+};
+
+function createBaseAppendEntryBatchResponse(): AppendEntryBatchResponse {
+  return { results: [] };
+}
+
+export const AppendEntryBatchResponse: MessageFns<AppendEntryBatchResponse> = {
+  encode(message: AppendEntryBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      AppendEntryResponse.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AppendEntryBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAppendEntryBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(AppendEntryResponse.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AppendEntryBatchResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => AppendEntryResponse.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AppendEntryBatchResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => AppendEntryResponse.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AppendEntryBatchResponse>): AppendEntryBatchResponse {
+    return AppendEntryBatchResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AppendEntryBatchResponse>): AppendEntryBatchResponse {
+    const message = createBaseAppendEntryBatchResponse();
+    message.results = object.results?.map((e) => AppendEntryResponse.fromPartial(e)) || [];
     return message;
   },
 };
