@@ -19,7 +19,7 @@ import { nameMachine } from '../machines/name.ts';
 import { threadMachine } from '../machines/thread.ts';
 import { THREAD_OUTBOX_PREFIX, THREAD_PREFIX, type Threads } from './threads/threads.ts';
 import type { NodeApi, ReplayStep } from './grpc/node-api.ts';
-import { describeRaftEvent, describeTendermintReady } from './threads/consensus-log.ts';
+import { describeRaftEvent, describeTendermintEvent } from './threads/consensus-log.ts';
 import { RAFT_PREFIX } from './threads/raft-replica.ts';
 import { TM_PREFIX } from './threads/tendermint-validator.ts';
 
@@ -30,7 +30,7 @@ const MACHINES_BY_PREFIX: [string, AnyStateMachine][] = [
 ];
 
 /** How `replay` shows events of streams no machine folds: the consensus logs of threads. */
-const DESCRIBERS_BY_PREFIX: [string, (data: unknown, type: string) => unknown][] = [[RAFT_PREFIX, describeRaftEvent], [TM_PREFIX, describeTendermintReady]];
+const DESCRIBERS_BY_PREFIX: [string, (data: unknown, type: string) => unknown][] = [[RAFT_PREFIX, describeRaftEvent], [TM_PREFIX, describeTendermintEvent]];
 
 export interface NodeServiceParts {
   config: DaemonConfig;

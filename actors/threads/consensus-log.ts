@@ -1,6 +1,6 @@
 // What `replay thread-raft/<id>` and `replay thread-tm/<id>` show for each READY event: a one-line summary of the
 // consensus state it made durable, beside the event itself (Raft batches decoded into their entries); and for a
-// Raft BASE event (the log compacted: it replaced every event before it), where the log now starts. Reading only:
+// BASE event (the log compacted or trimmed: it replaced every event before it), where the log now starts. Reading only:
 // a log that does not decode is described as such.
 import { decodeCanonical } from '../../runtime/canonical-cbor.ts';
 import { decodeEntry } from '../../machines/chain.ts';
@@ -69,10 +69,13 @@ interface TendermintReadyData {
   evidence: { kind: string; validator: string; height: number; round: number }[];
 }
 
-/** A Tendermint READY: where the validator is (height, round, step, lock), what it decided, and evidence. */
-export function describeTendermintReady(data: unknown): unknown {
+/**
+ * A Tendermint READY: where the validator is (height, round, step, lock), what it decided, and evidence. A BASE
+ * (`type`): the log was trimmed here, and the state it carries is the last one written before.
+ */
+export function describeTendermintEvent(data: unknown, type: string): unknown {
   const d = data as TendermintReadyData;
-  const parts: string[] = [];
+  const parts: string[] = type === 'BASE' ? ['log trimmed: the events before this one were dropped (their blocks are in the chain)'] : [];
   const s = d.state;
   if (s) {
     const lock = s.lockedRound >= 0 ? `, locked in round ${s.lockedRound} on ${shortHash(s.lockedHash)}` : '';

@@ -7,6 +7,9 @@
 //               `persist` state (every vote and proposal it signed at the current height, its lock), the heights it
 //               decided and the evidence it found — so `replay thread-tm/<id>` shows the consensus log, and a
 //               restart resumes from the last state: it never signs a vote conflicting with one it sent
+//   trimmed     after TRIM_AFTER_EVENTS events, a write starts with a BASE event (the last state written) and
+//               replaces every earlier event in the same transaction (the event store's `rebase`): the stream stays
+//               small — decided blocks are in the chain, evidence in its rows — and `replay` shows the recent heights
 //   blocks      decided blocks go to the chain (chain-store.ts) with their certificates, in the same LMDB
 //               transaction as the READY events (all issued in one event-loop turn, blocks first: lmdb-js commits
 //               them as one transaction, in order). So the chain is never behind the state; should it ever be ahead
@@ -59,6 +62,8 @@ const RESEND_MS = 2_000;
 /** How long a validator that seems behind gets to show it moved on before we push it certified blocks. */
 const PUSH_DELAY_MS = 150;
 const MAX_EVIDENCE_ROWS = 1_000;
+/** Events written (about three per height) after which the consensus log is trimmed to its last state (#persist). */
+const TRIM_AFTER_EVENTS = 3_000;
 /**
  * How far ahead of our clock a proposed block's time may be (validators' clocks differ). Further ahead, or before
  * its parent's time, the block is not valid: a Byzantine proposer cannot stamp the chain with any time it likes.
@@ -95,6 +100,8 @@ export interface TendermintValidatorOptions extends ReplicaOptions {
   /** Sends a message that needs no answer (msgs, entries, commits), one-way and best effort. */
   tell(to: string, payload: TmPayload): void;
   timeouts?: Partial<TimeoutParams>;
+  /** When to trim the consensus log (tests lower it); default TRIM_AFTER_EVENTS. */
+  trimAfterEvents?: number;
 }
 
 /** Equivocation as GetThread shows it: `detail` is JSON with both signed messages (signatures in hex). */
@@ -151,6 +158,9 @@ export class TendermintValidator {
   /** Certified blocks to push to a validator that seems behind, from `height` (see #pushCommits). */
   readonly #pushes = new Map<string, { height: number; timer: unknown }>();
   #evidenceRows: number;
+  /** The last state written (as stored), and the events written since the log was last trimmed. */
+  #lastState: ReadyEventData['state'];
+  #eventsSinceTrim = 0;
   #entriesOut: Uint8Array[] | undefined;
 
   constructor(options: TendermintValidatorOptions) {
@@ -158,7 +168,8 @@ export class TendermintValidator {
     this.#stream = TM_PREFIX + options.thread;
     const chain = options.chain;
     this.#tip = { height: chain.height, hash: toHex(chain.head) };
-    let persisted = lastState(options.store, this.#stream);
+    this.#lastState = lastStoredState(options.store, this.#stream);
+    let persisted = this.#lastState ? fromStoredState(this.#lastState) : undefined;
     if (persisted && persisted.height !== chain.height + 1) {
       if (persisted.height <= chain.height) {
         // The chain got ahead of the state (a crash between two blocks decided together): that height is decided,
@@ -397,8 +408,14 @@ export class TendermintValidator {
       decided.push(...r.decided);
     }
     if (events.length === 0) return null;
+    // Trimming: a BASE with the state written so far summarises every earlier event, which go in the same write
+    // (earlier writes still in flight commit before it: lmdb-js keeps their order).
+    const rebase = this.#eventsSinceTrim + events.length >= (this.#o.trimAfterEvents ?? TRIM_AFTER_EVENTS);
+    if (rebase) events.unshift({ type: 'BASE', at, data: { state: this.#lastState, decided: [], evidence: [] } });
+    for (const e of events) if (e.data.state) this.#lastState = e.data.state;
+    this.#eventsSinceTrim = rebase ? events.length : this.#eventsSinceTrim + events.length;
     // All issued in this turn, blocks first: lmdb-js commits them in one transaction, in this order.
-    return Promise.all([...decided.map((d) => this.#commitBlock(d, at)), this.#o.store.append(this.#stream, events, { rows })]);
+    return Promise.all([...decided.map((d) => this.#commitBlock(d, at)), this.#o.store.append(this.#stream, events, { rows, rebase })]);
   }
 
   #commitBlock(d: Decided<Block>, at: number): Promise<unknown> {
@@ -727,15 +744,20 @@ function storedState(p: TendermintPersisted<Block>): NonNullable<ReadyEventData[
   return { ...p, validBlock: null, validIsLocked: true };
 }
 
-/** The last state the core asked to persist, if any. */
-function lastState(store: EventStore, stream: string): TendermintPersisted<Block> | undefined {
+/** The last state the core asked to persist, as stored, if any (the newest event that has one: a READY or BASE). */
+function lastStoredState(store: EventStore, stream: string): ReadyEventData['state'] {
   for (let seq = store.head(stream); seq >= 1; seq--) {
-    const state = (store.readOne(stream, seq)?.data as ReadyEventData | undefined)?.state;
-    if (!state) continue;
-    const { validIsLocked, ...rest } = state;
-    return validIsLocked ? { ...rest, validBlock: rest.lockedBlock } : rest;
+    const event = store.readOne(stream, seq);
+    if (!event) break; // before the first event left by a trim
+    const state = (event.data as ReadyEventData).state;
+    if (state) return state;
   }
-  return undefined;
+  return null;
+}
+
+function fromStoredState(state: NonNullable<ReadyEventData['state']>): TendermintPersisted<Block> {
+  const { validIsLocked, ...rest } = state;
+  return validIsLocked ? { ...rest, validBlock: rest.lockedBlock } : rest;
 }
 
 /** The equivocation recorded for `thread` on this validator, oldest height first. */
