@@ -173,6 +173,17 @@ export class RaftReplica {
     this.#o.chain.flushWrites();
   }
 
+  /**
+   * A replica joined the thread (the creator hears it). The creator campaigned at once, but its first votes may have
+   * reached replicas that had not joined yet: with no leader known, it campaigns again now instead of after an
+   * election timeout, so a new thread's first append need not wait for one.
+   */
+  peerJoined(): void {
+    if (this.#stopped || this.#leader !== null || this.#o.replicas.length === 1) return;
+    this.#core.campaign();
+    this.#drive();
+  }
+
   /** A consensus message from replica `from` (the transport checked its signature and that it is a replica). */
   receive(message: Message): void {
     if (this.#stopped) return;
@@ -232,8 +243,13 @@ export class RaftReplica {
     const data = encodeCanonical(batch as never);
     this.#proposed.set(data, { batch, ids: items.map((i) => i.id) });
     const result = this.#core.propose(data);
-    // No leader yet: the entries stay pending and go out again on a later tick.
-    if (!result.ok) this.#o.log('debug', 'raft: no leader yet; the append waits', { thread: this.#o.thread });
+    if (result.ok) return;
+    // No leader yet: the entries stay pending, due at once — the first tick that knows a leader proposes them.
+    for (const item of items) {
+      const p = this.#pending.get(item.id);
+      if (p) p.proposedAt = -Infinity;
+    }
+    this.#o.log('debug', 'raft: no leader yet; the append waits', { thread: this.#o.thread });
   }
 
   async #writeSolo(): Promise<void> {
@@ -267,6 +283,7 @@ export class RaftReplica {
   }
 
   #reproposeStale(): void {
+    if (this.#leader === null) return; // nowhere to propose: they stay due
     const now = this.#o.clock.now();
     const stale: Accepted[] = [];
     for (const [id, p] of this.#pending) {
@@ -278,7 +295,7 @@ export class RaftReplica {
       p.proposedAt = now;
       stale.push({ id, bytes: p.bytes });
     }
-    if (stale.length > 0 && this.#leader !== null) this.#propose(stale);
+    if (stale.length > 0) this.#propose(stale);
   }
 
   /** Persist, send, apply, advance — one Ready at a time, until the core has nothing more. */
@@ -324,6 +341,7 @@ export class RaftReplica {
             for (const m of rd.messages) if (!(leading && fromLeader(m))) this.#o.send(m.to, m);
             await applied;
             if (rd.softState) {
+              if (rd.softState.lead !== this.#leader) this.#o.log('debug', 'raft: leader changed', { thread: this.#o.thread, leader: rd.softState.lead, role: rd.softState.role });
               this.#leader = rd.softState.lead;
               this.#leading = rd.softState.role === 'leader';
             }

@@ -426,6 +426,9 @@ export class Threads {
       const actor = typeof p.thread === 'string' ? this.#machines.get(p.thread) : undefined;
       if (!actor) return refuse('unknown thread');
       await actor.send({ type: 'JOINED', did: from } as AnyEventObject);
+      this.#o.log('info', 'a replica joined the thread', { thread: p.thread, replica: from });
+      const replica = this.#replicas.get(p.thread);
+      if (replica instanceof RaftReplica) replica.peerJoined();
       return reply({ applied: true });
     }
     if (p?.kind !== 'invite') return refuse('unknown thread message');

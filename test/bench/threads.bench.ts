@@ -84,8 +84,8 @@ export async function benchThreads(): Promise<void> {
     for (const d of [b, c]) {
       await until('replicas to join', async () => (await d.client.a2a.getThread({ threadId: thread!.id })).thread!.state === ThreadState.THREAD_STATE_ACTIVE);
     }
-    // Appends go to the leader's daemon, so they are not forwarded (the creator campaigns at once, but its first
-    // votes can reach replicas that have not joined yet, and then any of the three may win the next election).
+    // Appends go to the leader's daemon, so they are not forwarded (the creator campaigns at once and again when a
+    // replica joins, so it normally leads; asking keeps the figures right if another replica won).
     let leader = '';
     await until('a leader', async () => (leader = (await a.client.a2a.getThread({ threadId: thread!.id })).thread!.leader) !== '');
     const raft = await measure(three.find((d) => d.did === leader)!.client, thread!.id);
