@@ -1,7 +1,8 @@
 // Threads: commit latency for one client (AppendEntry until committed, one after another) and entries/s with many
-// appends in flight (AppendEntry calls, then AppendEntryBatch calls), for a thread of one replica (f = 0), three Raft replicas and four Tendermint validators, each
-// a daemon process on 127.0.0.1, beside a raw libp2p stream round trip (TCP + Noise + Yamux, one reused stream)
-// measured in the run.
+// appends in flight (AppendEntry calls, then AppendEntryBatch calls), for a thread of one replica (f = 0), three
+// Raft replicas and four Tendermint validators, each a daemon process on 127.0.0.1 (each cluster measured once its
+// start-up work is done), beside a raw libp2p stream round trip (TCP + Noise + Yamux, one reused stream) measured
+// in the run.
 import { ThreadBackend, ThreadState } from '../../proto/gen/moltmesh/v1/threads.ts';
 import type { MoltmeshClient } from '../../sdk/client.ts';
 import { DaemonProcess } from '../support/daemon-process.ts';
@@ -23,6 +24,14 @@ async function cluster(n: number): Promise<DaemonProcess[]> {
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) await ds[i]!.client.diag.connect({ multiaddr: ds[j]!.tcpAddr });
   return ds;
 }
+
+/**
+ * Freshly started daemons spend about their first second and a half on start-up work (identify, the DHT's routing
+ * table, thread joins, the JIT): up to a third of a core each. The figures are for a running cluster, so each
+ * cluster idles this long before it is measured.
+ */
+const SETTLE_MS = 2_000;
+const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
 
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 20_000;
@@ -69,6 +78,7 @@ export async function benchThreads(): Promise<void> {
     const [solo] = await cluster(1);
     ds.push(solo!);
     const { thread: one } = await solo!.client.a2a.createThread({ replicas: [], backend: ThreadBackend.THREAD_BACKEND_RAFT, faultTolerance: 0 });
+    await settle();
     const f0 = await measure(solo!.client, one!.id);
     row('f = 0 commit p50', f0.p50, raw.latency.p50, 'ms', '≤ 1 ms');
     row('f = 0 commit p99', f0.p99, raw.latency.p99, 'ms');
@@ -88,6 +98,7 @@ export async function benchThreads(): Promise<void> {
     // replica joins, so it normally leads; asking keeps the figures right if another replica won).
     let leader = '';
     await until('a leader', async () => (leader = (await a.client.a2a.getThread({ threadId: thread!.id })).thread!.leader) !== '');
+    await settle();
     const raft = await measure(three.find((d) => d.did === leader)!.client, thread!.id);
     row('raft, 3 replicas: commit p50', raft.p50, raw.latency.p50, 'ms', '≤ 3 ms');
     row('raft, 3 replicas: commit p99', raft.p99, raw.latency.p99, 'ms', '≤ 15 ms');
@@ -103,6 +114,7 @@ export async function benchThreads(): Promise<void> {
     for (const d of vs) {
       await until('validators to join', async () => (await d.client.a2a.getThread({ threadId: bft!.id })).thread!.state === ThreadState.THREAD_STATE_ACTIVE);
     }
+    await settle();
     const tm = await measure(v0.client, bft!.id);
     row('tendermint, 4 validators: commit p50', tm.p50, raw.latency.p50, 'ms', '≤ 15 ms');
     row('tendermint, 4 validators: commit p99', tm.p99, raw.latency.p99, 'ms');
