@@ -271,7 +271,7 @@ export interface AppendEntryResponse {
 
 export interface AppendEntryBatchRequest {
   threadId: string;
-  /** 1 to 1000; one bad entry refuses the whole call */
+  /** 1 to 1000 (the call within gRPC's 4 MiB); one bad entry refuses it all */
   entries: AppendEntryBatchItem[];
   /** return once all are durably accepted, before commit */
   returnOnAccept: boolean;
