@@ -4,7 +4,8 @@
 // (pending effects, timers, indexes) in ONE transaction, so a crash leaves either all of it or none of it.
 // A stream may be rebased: an append with `rebase` writes events that summarise everything before them (e.g. a
 // compacted log) and deletes the stream's earlier events in the same transaction. Sequence numbers go on counting
-// (the head never goes back); reading starts at the first event left.
+// (the head never goes back); reading starts at the first event left. Only for streams no machine folds: a stream's
+// snapshot is left as it is, and a fold would start from the summary.
 // Durable by default: `overlappingSync` is off, so an append's promise resolves only after LMDB has fsynced
 // the commit — it survives `kill -9` and power loss. lmdb-js batches every write issued in one event-loop turn
 // into one transaction and one fsync, which is what keeps durable appends fast under concurrency.

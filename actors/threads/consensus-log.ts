@@ -4,31 +4,23 @@
 // a log that does not decode is described as such.
 import { decodeCanonical } from '../../runtime/canonical-cbor.ts';
 import { decodeEntry } from '../../machines/chain.ts';
+import type { BaseEventData, ReadyEventData } from './raft-replica.ts';
 
 /** The last characters of a DID: enough to tell replicas apart on one line. */
 const short = (did: unknown): string => (typeof did === 'string' ? `…${did.slice(-6)}` : String(did));
 /** The first characters of a block hash (hex already, in the READY events). */
 const shortHash = (h: unknown): string => String(h).slice(0, 12);
 
-interface RaftReadyData {
-  hardState: { term: number; vote: string | null; commit: number } | null;
-  entries: [number, number, Uint8Array | null][];
-}
-
-interface RaftBaseData extends RaftReadyData {
-  base: { index: number; term: number };
-}
-
 /**
  * A Raft READY: the hard state, and the log entries written (each a batch of signed thread entries). A BASE
  * (`type`): the index and term the log was compacted to, the entries kept after it, and the hard state.
  */
 export function describeRaftEvent(data: unknown, type: string): unknown {
-  const d = data as RaftReadyData;
+  const d = data as ReadyEventData;
   const hardState = d.hardState && `term ${d.hardState.term}, vote ${d.hardState.vote ? short(d.hardState.vote) : 'none'}, commit ${d.hardState.commit}`;
   const entries = Array.isArray(d.entries) ? d.entries.map(([index, term, bytes]) => ({ index, term, ...batchOf(bytes) })) : [];
   if (type === 'BASE') {
-    const { base } = d as RaftBaseData;
+    const { base } = d as BaseEventData;
     const kept = entries.length === 1 ? '1 entry kept' : `${entries.length} entries kept`;
     const summary = `log compacted to index ${base?.index} (term ${base?.term}); ${kept}; hard state ${hardState ?? 'none'}`;
     return { summary, ...d, entries };

@@ -67,12 +67,12 @@ export interface RaftReplicaOptions extends ReplicaOptions {
 }
 
 /** The data of the stream's events: READY (what one Ready made durable) and BASE (the log compacted so far). */
-type LoggedEntry = [index: number, term: number, data: Uint8Array | null];
-interface ReadyEventData {
+export type LoggedEntry = [index: number, term: number, data: Uint8Array | null];
+export interface ReadyEventData {
   hardState: HardState | null;
   entries: LoggedEntry[];
 }
-interface BaseEventData {
+export interface BaseEventData {
   hardState: HardState;
   base: LogPosition;
   entries: LoggedEntry[];
@@ -176,11 +176,12 @@ export class RaftReplica {
   /**
    * A replica joined the thread (the creator hears it). The creator campaigned at once, but its first votes may have
    * reached replicas that had not joined yet: with no leader known, it campaigns again now instead of after an
-   * election timeout, so a new thread's first append need not wait for one.
+   * election timeout, so a new thread's first append need not wait for one. Through a pre-vote: the shell's view
+   * of the leader lags the core's, and a live leader elsewhere must keep its term.
    */
   peerJoined(): void {
     if (this.#stopped || this.#leader !== null || this.#o.replicas.length === 1) return;
-    this.#core.campaign();
+    this.#core.campaign({ preVote: true });
     this.#drive();
   }
 
@@ -330,6 +331,9 @@ export class RaftReplica {
               }
             }
             if (durableFirst) await persisted;
+            // Stopped meanwhile: a restarted shell may have read the log without this write, so nothing may act on it
+            // (no send, no apply): as far as anyone knows, it never happened.
+            if (this.#stopped) return;
             // Applying a batch from the Raft log notifies waiting clients synchronously, so their replies are queued
             // before the commit notices to the followers are signed (those are off the client's path).
             const applied = (async () => { for (const e of rd.committed) await this.#apply(e); })();
@@ -338,6 +342,7 @@ export class RaftReplica {
               for (const m of rd.messages) if (m.type === 'commit') this.#tellCommit(m, ours);
             }
             await persisted;
+            if (this.#stopped) return void applied.catch(() => undefined); // (applying is the restarted shell's now)
             for (const m of rd.messages) if (!(leading && fromLeader(m))) this.#o.send(m.to, m);
             await applied;
             if (rd.softState) {
@@ -348,7 +353,11 @@ export class RaftReplica {
             this.#core.advance(rd);
             // Between Readies nothing is being written to the log: the one safe point to rewrite it. Never once
             // stopped: a restarted shell may already be writing the same stream.
-            if (!this.#stopped) await this.#maybeCompact();
+            if (!this.#stopped) {
+              const st = this.#core.status();
+              this.#reportStranded(st.needCompactedEntries, st.base.index + 1);
+              await this.#maybeCompact(st);
+            }
           }
         } while (this.#again && !this.#stopped);
       } catch (err) {
@@ -415,11 +424,9 @@ export class RaftReplica {
    * Called between Readies (no log write in flight): compact the log if enough of it can go. One BASE event holds
    * what the stream's events made durable — the last hard state written, the base, the entries after it up to the
    * last one written — and replaces them in one transaction (so a crash leaves the old events or the BASE); the
-   * core drops the entries once it is durable. Also reports, once, followers the leader can no longer catch up.
+   * core drops the entries once it is durable.
    */
-  async #maybeCompact(): Promise<void> {
-    const st = this.#core.status();
-    this.#reportStranded(st.needCompactedEntries, st.base.index + 1);
+  async #maybeCompact(st: Status): Promise<void> {
     const limits = this.#o.compactAfter ?? { entries: COMPACT_AFTER_ENTRIES, bytes: COMPACT_AFTER_BYTES };
     const compactable = st.compactable - st.base.index;
     if (compactable <= 0 || (compactable < limits.entries && this.#bytesSinceBase < limits.bytes)) return;
@@ -428,7 +435,9 @@ export class RaftReplica {
     // compact at a later Ready. Only blocks already durable in the chain may lose their entries.
     if (st.persistedIndex !== this.#durableIndex) return;
     const index = Math.min(st.compactable, st.persistedIndex, this.#appliedToChain());
-    if (index <= st.base.index) return;
+    // Never rewrite more entries than it drops: while a replica that was down catches up, the safe index rises a
+    // little at a time, and each BASE would copy the whole lag again (quadratic writes, each one a stall here).
+    if (index - st.base.index < st.persistedIndex - index) return;
     const [at, ...kept] = this.#core.entries(index, st.persistedIndex);
     const data: BaseEventData = { hardState: this.#durableHardState, base: { index, term: at!.term }, entries: kept.map(logged) };
     await this.#o.store.append(this.#stream, [{ type: 'BASE', at: this.#o.clock.now(), data }], { rebase: true });

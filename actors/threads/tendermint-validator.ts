@@ -745,7 +745,7 @@ function storedState(p: TendermintPersisted<Block>): NonNullable<ReadyEventData[
 }
 
 /** The last state the core asked to persist, as stored, if any (the newest event that has one: a READY or BASE). */
-function lastStoredState(store: EventStore, stream: string): ReadyEventData['state'] {
+export function lastStoredState(store: EventStore, stream: string): ReadyEventData['state'] {
   for (let seq = store.head(stream); seq >= 1; seq--) {
     const event = store.readOne(stream, seq);
     if (!event) break; // before the first event left by a trim

@@ -69,7 +69,7 @@ export interface AppendInput {
 /** Most entries in one AppendEntryBatch call (a call's entries may span several blocks). */
 export const MAX_BATCH_APPEND = 1_000;
 
-/** Why an append's commit waits end once it is answered (one shared reason: no DOMException per call). */
+/** The abort reason once an append is answered: one shared Error, not a DOMException per call. */
 const ANSWERED = new Error('the append was answered');
 
 export interface AppendResult {
@@ -268,19 +268,21 @@ export class Threads {
       try {
         checkEntry(content);
       } catch (err) {
-        if (err instanceof ChainError) throw invalid(field(i, err.field.replace('entry.', '')), err.message.replace(`${err.field}: `, ''));
-        throw err;
+        if (!(err instanceof ChainError)) throw err;
+        // The field as the API spells it (content_type, not contentType).
+        const name = err.field.replace('entry.', '').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+        throw invalid(field(i, name), err.message.replace(`${err.field}: `, ''));
       }
       return { entryId, content };
     });
     const replica = this.#replicas.get(id);
     if (!replica) throw new ApiError('UNAVAILABLE', `consensus for ${id} is not running here (restarting or failed); try again`);
-    const waiting = new AbortController();
-    const committed = AbortSignal.any([signal, waiting.signal]);
+    const answered = new AbortController();
+    const stopWaiting = AbortSignal.any([signal, answered.signal]);
     // Each entry is accepted in this turn (so they share a batch) after its wait starts (so no commit is missed).
     const results = entries.map(async (e): Promise<AppendResult> => {
       if (e.done) return e.done;
-      const landing = chain.landed(e.entryId, committed).then((at) => landedAt(e.entryId, at), () => {
+      const landing = chain.landed(e.entryId, stopWaiting).then((at) => landedAt(e.entryId, at), () => {
         throw new ApiError('DEADLINE_EXCEEDED', `entry ${e.entryId} is accepted but not committed yet (is a quorum of replicas reachable?); appending the same entry id again never duplicates it`);
       });
       landing.catch(() => undefined);
@@ -291,8 +293,14 @@ export class Threads {
     });
     try {
       return await Promise.all(results);
+    } catch (err) {
+      // Part of a batch may be committed already: a retry is safe only with the same ids.
+      if (items.length > 1 && err instanceof ApiError && err.code === 'DEADLINE_EXCEEDED') {
+        throw new ApiError('DEADLINE_EXCEEDED', `the entries are accepted but not all committed yet (is a quorum of replicas reachable?); retrying the call with the same entry_id on every entry never duplicates one (an entry without one got a new id here, so give each an entry_id to retry safely)`);
+      }
+      throw err;
     } finally {
-      waiting.abort(ANSWERED); // with returnOnAccept, or after a failure: nobody waits for the rest
+      answered.abort(ANSWERED); // with returnOnAccept, or after a failure: nobody waits for the rest
     }
   }
 
@@ -425,10 +433,14 @@ export class Threads {
     if (p?.kind === 'joined') {
       const actor = typeof p.thread === 'string' ? this.#machines.get(p.thread) : undefined;
       if (!actor) return refuse('unknown thread');
+      const joinedBefore = (actor.snapshot.context as ThreadContext).joined.length;
       await actor.send({ type: 'JOINED', did: from } as AnyEventObject);
-      this.#o.log('info', 'a replica joined the thread', { thread: p.thread, replica: from });
-      const replica = this.#replicas.get(p.thread);
-      if (replica instanceof RaftReplica) replica.peerJoined();
+      // Only a replica's first 'joined' counts (the outbox may deliver one again; the machine ignores others).
+      if ((actor.snapshot.context as ThreadContext).joined.length > joinedBefore) {
+        this.#o.log('info', 'a replica joined the thread', { thread: p.thread, replica: from });
+        const replica = this.#replicas.get(p.thread);
+        if (replica instanceof RaftReplica) replica.peerJoined();
+      }
       return reply({ applied: true });
     }
     if (p?.kind !== 'invite') return refuse('unknown thread message');

@@ -166,11 +166,13 @@ export class RaftCore<P = Uint8Array> {
   }
 
   /**
-   * Start an election now, skipping the pre-vote (a new cluster's creator does this once at bootstrap, so the
-   * first proposal need not wait an election timeout). Peers that hear from a live leader ignore it (check-quorum).
+   * Start an election now instead of after an election timeout: a new cluster's creator does this at bootstrap, so
+   * the first proposal need not wait one. `preVote` asks first whether a quorum would vote (no term changes hands
+   * unless it would): for a later nudge, which must never depose a live leader. Peers that hear from a live leader
+   * ignore either (check-quorum).
    */
-  campaign(): void {
-    if (this.#role !== 'leader') this.#campaign('election');
+  campaign(options: { preVote?: boolean } = {}): void {
+    if (this.#role !== 'leader') this.#campaign(options.preVote ? 'pre' : 'election');
   }
 
   /**

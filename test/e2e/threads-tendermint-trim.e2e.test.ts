@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { identityFromSeed, newSeed, type Identity } from '../../actors/identity/ed25519.ts';
 import { ChainStore } from '../../actors/threads/chain-store.ts';
 import { describeTendermintEvent } from '../../actors/threads/consensus-log.ts';
-import { TM_PREFIX, TendermintValidator } from '../../actors/threads/tendermint-validator.ts';
+import { lastStoredState, TM_PREFIX, TendermintValidator } from '../../actors/threads/tendermint-validator.ts';
 import { verifyEntrySignature } from '../../actors/threads/threads.ts';
 import { signEntry, toHex, type Genesis } from '../../machines/chain.ts';
 import { systemClock } from '../../runtime/clock.ts';
@@ -89,6 +89,23 @@ async function cluster() {
 }
 
 describe('threads (tendermint): the consensus log trimmed, with LMDB', () => {
+  it('a restart resumes from the newest state: a READY after the BASE, else the BASE, else none', async () => {
+    const dir = tempDir('mm-tm-trim-state-');
+    const store = new EventStore(dir.path, { durable: false });
+    cleanups.push(dir.cleanup, () => store.close());
+    const stream = TM_PREFIX + THREAD;
+    const event = (type: string, state: string | null) => ({ type, at: 0, data: { state: state && { height: 1, tag: state }, decided: [], evidence: [] } });
+    const newest = () => (lastStoredState(store, stream) as { tag: string } | null)?.tag ?? null;
+    await store.append(stream, [event('READY', 'a'), event('READY', 'b'), event('READY', null)]);
+    expect(newest()).toBe('b');
+    await store.append(stream, [event('BASE', 'b'), event('READY', null)], { rebase: true });
+    expect(newest()).toBe('b'); // from the BASE: what it replaced is gone
+    await store.append(stream, [event('READY', 'c')]);
+    expect(newest()).toBe('c');
+    await store.append(stream, [event('BASE', null)], { rebase: true });
+    expect(newest()).toBeNull(); // nothing before the BASE is read
+  });
+
   it('trims each log again and again; a validator restarted from a trimmed log resumes and keeps deciding; the chains stay identical', async () => {
     const { all, genesis, problems, start, append, events, appendedCount } = await cluster();
 
@@ -96,6 +113,7 @@ describe('threads (tendermint): the consensus log trimmed, with LMDB', () => {
     for (const n of all) {
       const log = events(n);
       expect(log[0]!.type).toBe('BASE'); // every earlier event went with it
+      expect((log[0]!.data as { state: unknown }).state).not.toBeNull(); // carrying the state written before it
       expect(log[0]!.seq).toBeGreaterThan(2 * TRIM_AFTER); // trimmed more than once
       expect(log.length).toBeLessThanOrEqual(2 * TRIM_AFTER + 2);
     }

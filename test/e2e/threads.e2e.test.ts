@@ -186,8 +186,13 @@ describe('threads (raft) across daemon processes', () => {
     expect(await refusal([item('c-0'), item('c-0')])).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('entries[1].entry_id') });
     expect(await refusal(Array.from({ length: 1001 }, (_, i) => item(`c-${i}`)))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('at most 1000') });
     expect(await refusal([])).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('entries') });
+    expect(await refusal([item('c-0'), { ...item('c-1'), contentType: 'x'.repeat(200) }])).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('entries[1].content_type') });
+    // return_on_accept: answered once accepted here; they commit after.
+    const accepted = await b!.client.a2a.appendEntryBatch({ threadId: id, entries: batch.slice(0, 20).map((e) => ({ ...e, entryId: `a-${e.entryId}` })), returnOnAccept: true });
+    expect(accepted.results.map((r) => r.entryId)).toEqual(batch.slice(0, 20).map((e) => `a-${e.entryId}`));
+    await until('the accepted entries to commit', () => entryIds(a!.client, id), (ids) => ids.length === 320);
     const v = await b!.client.a2a.verifyThread({ threadId: id });
-    expect([v.ok, v.entries]).toEqual([true, 300]);
+    expect([v.ok, v.entries]).toEqual([true, 320]);
     expect((await entryIds(b!.client, id)).some((e) => e.startsWith('c-'))).toBe(false);
   }, 60_000);
 });

@@ -439,6 +439,21 @@ describe('raft core: elections', () => {
     expect(h.core('a').status()).toMatchObject({ role: 'leader', term: 1 });
   });
 
+  it('a campaign through pre-vote (a later nudge) never deposes a live leader, not even after the next heartbeat', () => {
+    const h = electedCluster();
+    h.tickAll(); // heartbeats
+    h.deliver();
+    h.core('c').campaign({ preVote: true });
+    h.deliver();
+    expect(h.core('c').status().term).toBe(1); // a pre-vote changes no term
+    for (let i = 0; i < 2; i++) {
+      h.tickAll();
+      h.deliver();
+    }
+    expect(h.core('a').status()).toMatchObject({ role: 'leader', term: 1 });
+    expect(h.core('c').status()).toMatchObject({ role: 'follower', term: 1, lead: 'a' });
+  });
+
   it('the election restriction: a replica missing a committed entry cannot win', () => {
     const h = electedCluster();
     h.crash('c');
