@@ -110,6 +110,8 @@ export class RaftReplica {
    */
   readonly #proposed = new WeakMap<Uint8Array, { batch: Batch; ids: string[] }>();
   #driving = false;
+  /** The drive loop's run (it never rejects: failures go to onCrash). */
+  #driveLoop: Promise<void> = Promise.resolve();
   #again = false;
   #timer: unknown;
   /** Commit notices held back, by follower (the latest one each, held since `at`), and the timer that sends them. */
@@ -164,13 +166,15 @@ export class RaftReplica {
     return this.#core.status();
   }
 
-  stop(): void {
+  /** Stops at once; resolves when the write in flight, if any, is done (a restarted shell then reads all of it). */
+  stop(): Promise<void> {
     this.#stopped = true;
     this.#o.clock.clearTimeout(this.#timer);
     this.#o.clock.clearTimeout(this.#commitTimer);
     this.#o.clock.clearTimeout(this.#blockWriteTimer);
     // The chain outlives this shell (a restarted one continues it): blocks it holds must not wait for us.
     this.#o.chain.flushWrites();
+    return this.#driveLoop;
   }
 
   /**
@@ -306,7 +310,7 @@ export class RaftReplica {
       return;
     }
     this.#driving = true;
-    void (async () => {
+    this.#driveLoop = (async () => {
       try {
         do {
           this.#again = false;

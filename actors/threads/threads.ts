@@ -387,7 +387,7 @@ export class Threads {
   }
 
   /** This thread's consensus actor on this replica (Raft or Tendermint), sending over the transport. */
-  #startReplica(id: string, c: ThreadContext, crash: (err: unknown) => void): { stop(): void } {
+  #startReplica(id: string, c: ThreadContext, crash: (err: unknown) => void): { stop(): Promise<void> | void } {
     const common: ReplicaOptions = {
       thread: id, self: this.#o.identity.did, replicas: c.replicas, store: this.#o.store, chain: this.#chain(c), clock: this.#o.clock,
       log: this.#o.log, onCrash: crash,
@@ -405,7 +405,8 @@ export class Threads {
     return {
       stop: () => {
         if (this.#replicas.get(id) === replica) this.#replicas.delete(id);
-        replica.stop();
+        // The supervisor starts the next one once this resolves: after the write in flight, so it reads all of it.
+        return replica.stop();
       },
     };
   }
