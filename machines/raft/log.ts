@@ -138,7 +138,11 @@ export class RaftLog<P> {
 
   commitTo(index: number): boolean {
     if (index <= this.#committed) return false;
-    if (index > this.lastIndex) throw new Error(`raft log: commit ${index} beyond last index ${this.lastIndex}`);
+    // A leader only names a commit index up to what this replica acknowledged holding: past our log, the log lost
+    // entries it had acknowledged (its data was deleted or replaced), which Raft cannot repair (as etcd says too).
+    if (index > this.lastIndex) {
+      throw new Error(`raft log: commit ${index} beyond last index ${this.lastIndex}: this replica lost log entries it had acknowledged (was its data directory deleted or replaced?); re-create the replica`);
+    }
     this.#committed = index;
     return true;
   }
