@@ -2,6 +2,7 @@
 // so the .ts sources load as they are (Node strips the types) with no manifest or build step.
 // Command files import only @oclif/core and ./base.ts (tasks: also ./task-format.ts; cards and names: ./card-format.ts; threads: ./thread-format.ts) at the top; their heavy imports happen inside run().
 import Ack from './commands/ack.ts';
+import AppendEntries from './commands/append-entries.ts';
 import AppendEntry from './commands/append-entry.ts';
 import CancelTask from './commands/cancel-task.ts';
 import Config from './commands/config.ts';
@@ -84,6 +85,7 @@ export const COMMANDS = {
   'list-threads': ListThreads,
   'join-thread': JoinThread,
   'append-entry': AppendEntry,
+  'append-entries': AppendEntries,
   'get-thread-entries': GetThreadEntries,
   'subscribe-thread': SubscribeThread,
   'verify-thread': VerifyThread,

@@ -63,6 +63,11 @@ export function entrySigningBytes(e: EntryContent): Uint8Array {
   return concat(ENTRY_DOMAIN, encodeCanonical(entryMap(e)));
 }
 
+/** An entry field of a ChainError ("entry.contentType") as the API and the CLI name it ("content_type"). */
+export function apiFieldName(field: string): string {
+  return field === 'entry.id' ? 'entry_id' : field.replace(/^entry\./, '').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
 /** Checks an entry's fields (not its signature); throws ChainError saying which is wrong. */
 export function checkEntry(e: EntryContent): void {
   if (typeof e.id !== 'string' || !ENTRY_ID.test(e.id)) throw new ChainError('entry.id', `1-${ENTRY_LIMITS.id} characters of A-Z a-z 0-9 . _ : -`);

@@ -20,7 +20,7 @@ import { foldStream } from '../../runtime/persisted-actor.ts';
 import { SupervisedActors } from '../../runtime/supervised-actors.ts';
 import { Supervisor } from '../../runtime/supervisor.ts';
 import type { Effect } from '../../runtime/transitions.ts';
-import { ChainError, checkEntry, signEntry, toHex, type ChainReport, type Genesis, type Verify } from '../../machines/chain.ts';
+import { apiFieldName, ChainError, checkEntry, signEntry, toHex, type ChainReport, type Genesis, type Verify } from '../../machines/chain.ts';
 import type { Message } from '../../machines/raft/index.ts';
 import { faultRule, maxFaults, threadMachine, threadStateOf, type ThreadBackend, type ThreadContext, type ThreadInput, type ThreadState } from '../../machines/thread.ts';
 import { isDid, publicKeyFromDid } from '../identity/did.ts';
@@ -269,9 +269,7 @@ export class Threads {
         checkEntry(content);
       } catch (err) {
         if (!(err instanceof ChainError)) throw err;
-        // The field as the API spells it (content_type, not contentType).
-        const name = err.field.replace('entry.', '').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-        throw invalid(field(i, name), err.message.replace(`${err.field}: `, ''));
+        throw invalid(field(i, apiFieldName(err.field)), err.message.replace(`${err.field}: `, ''));
       }
       return { entryId, content };
     });
