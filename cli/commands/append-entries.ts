@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Flags } from '@oclif/core';
 import type { AppendEntryBatchItem, AppendEntryResponse } from '../../proto/gen/moltmesh/v1/threads.ts';
-import { apiFieldName, ChainError, checkEntry } from '../../machines/chain.ts';
 import { BaseCommand } from '../base.ts';
 import { shortHash } from '../thread-format.ts';
 
@@ -39,7 +38,8 @@ export default class AppendEntries extends BaseCommand {
 
   async run() {
     const { flags } = await this.parse(AppendEntries);
-    const entries = this.entries(flags.file);
+    // Loaded here, not at the top: every CLI command loads this file, and the chain module adds to their start-up.
+    const entries = this.entries(flags.file, await import('../../machines/chain.ts'));
     const calls = split(entries);
     const client = await this.client(flags);
     const results: AppendEntryResponse[] = [];
@@ -56,8 +56,9 @@ export default class AppendEntries extends BaseCommand {
     const n = `${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}`;
     const inCalls = `in ${calls.length} ${calls.length === 1 ? 'call' : 'calls'}`;
     if (results.every((r) => r.committed)) {
-      const heights = results.map((r) => r.height);
-      const [low, high] = [Math.min(...heights), Math.max(...heights)];
+      // (A loop, not Math.min(...): a file may hold more entries than a call may have arguments.)
+      let [low, high] = [Infinity, -Infinity];
+      for (const { height } of results) [low, high] = [Math.min(low, height), Math.max(high, height)];
       const where = low === high ? `height ${low}, hash ${shortHash(results[results.length - 1]!.blockHash)}` : `heights ${low}–${high}`;
       this.log(`Appended ${n} ${inCalls}: ${where}  (committed)`);
     } else {
@@ -67,7 +68,8 @@ export default class AppendEntries extends BaseCommand {
   }
 
   /** Every line checked and turned into a batch item; the first bad one is a usage error naming its line. */
-  private entries(file: string): AppendEntryBatchItem[] {
+  private entries(file: string, chain: typeof import('../../machines/chain.ts')): AppendEntryBatchItem[] {
+    const { apiFieldName, ChainError, checkEntry } = chain;
     let text: string;
     try {
       text = readFileSync(file === '-' ? 0 : file, 'utf8');
