@@ -5,6 +5,7 @@
 import { decodeCanonical } from '../../runtime/canonical-cbor.ts';
 import { decodeEntry } from '../../machines/chain.ts';
 import type { BaseEventData, ReadyEventData } from './raft-replica.ts';
+import type { ReadyEventData as TendermintEventData } from './tendermint-validator.ts';
 
 /** The last characters of a DID: enough to tell replicas apart on one line. */
 const short = (did: unknown): string => (typeof did === 'string' ? `…${did.slice(-6)}` : String(did));
@@ -55,18 +56,12 @@ function entryLabel(bytes: Uint8Array): string {
   }
 }
 
-interface TendermintReadyData {
-  state: { height: number; round: number; step: string; lockedRound: number; lockedHash: string | null; validRound: number; signed: unknown[] } | null;
-  decided: { height: number; round: number; hash: unknown }[];
-  evidence: { kind: string; validator: string; height: number; round: number }[];
-}
-
 /**
  * A Tendermint READY: where the validator is (height, round, step, lock), what it decided, and evidence. A BASE
  * (`type`): the log was trimmed here, and the state it carries is the last one written before.
  */
 export function describeTendermintEvent(data: unknown, type: string): unknown {
-  const d = data as TendermintReadyData;
+  const d = data as TendermintEventData;
   const parts: string[] = type === 'BASE' ? ['log trimmed: the events before this one were dropped (their blocks are in the chain)'] : [];
   const s = d.state;
   if (s) {

@@ -451,6 +451,7 @@ export class RaftReplica {
   }
 
   #reportStranded(followers: readonly string[], firstIndex: number): void {
+    if (followers.length === 0 && this.#stranded.size === 0) return; // the usual case, on every Ready
     for (const id of followers) {
       if (this.#stranded.has(id)) continue;
       this.#o.log('error', `raft: replica ${id} needs entries below ${firstIndex}, which were compacted; re-create that replica`, { thread: this.#o.thread });

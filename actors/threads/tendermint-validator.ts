@@ -114,7 +114,7 @@ export interface RecordedEvidence {
   observedAt: number;
 }
 
-interface ReadyEventData {
+export interface ReadyEventData {
   /** As the core asked; a validBlock that is the lockedBlock (the usual case) is stored once: `validIsLocked`. */
   state: (TendermintPersisted<Block> & { validIsLocked?: true }) | null;
   decided: { height: number; round: number; hash: string }[];
